@@ -1,0 +1,85 @@
+//! The command line: global kubectl-style options plus one subcommand.
+
+use clap::{Parser, Subcommand};
+
+use crate::cmd;
+use crate::global::GlobalOptions;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kubectl-bizra",
+    bin_name = "kubectl bizra",
+    version,
+    about = "Deploy, validate and progressively deliver the bizra-apex node",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalOptions,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the plugin version and, when the cluster is reachable, the server version.
+    Version(cmd::version::Args),
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+    use crate::output::OutputFormat;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_options_parse_after_the_subcommand() {
+        let cli = Cli::try_parse_from([
+            "kubectl-bizra",
+            "version",
+            "--context",
+            "kind-e2e",
+            "-n",
+            "staging",
+            "-o",
+            "json",
+            "--request-timeout",
+            "5s",
+        ])
+        .expect("valid command line");
+        assert_eq!(cli.global.context.as_deref(), Some("kind-e2e"));
+        assert_eq!(cli.global.namespace, "staging");
+        assert_eq!(cli.global.output, OutputFormat::Json);
+        assert_eq!(
+            cli.global.request_timeout.0,
+            Some(std::time::Duration::from_secs(5))
+        );
+    }
+
+    #[test]
+    fn namespace_defaults_to_testnet() {
+        let cli = Cli::try_parse_from(["kubectl-bizra", "version"]).expect("valid command line");
+        assert_eq!(cli.global.namespace, "testnet");
+        assert_eq!(cli.global.output, OutputFormat::Table);
+        assert_eq!(cli.global.request_timeout.0, None);
+    }
+
+    #[test]
+    fn bad_values_are_usage_errors() {
+        for args in [
+            &["kubectl-bizra", "version", "-o", "xml"][..],
+            &["kubectl-bizra", "version", "--request-timeout", "soon"][..],
+            &["kubectl-bizra", "frobnicate"][..],
+        ] {
+            let err = Cli::try_parse_from(args).expect_err("must be rejected");
+            assert_eq!(err.exit_code(), 2, "{args:?}");
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! One module per subcommand. Each exposes `Args` and `async fn run`.
+
+pub mod version;
+
+use crate::cli::{Cli, Command};
+use crate::exit_code::ExitStatus;
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
+    match cli.command {
+        Command::Version(args) => version::run(&cli.global, args).await,
+    }
+}

@@ -1,0 +1,40 @@
+//! `kubectl bizra`: deploy, validate and progressively deliver the bizra-apex node.
+
+pub mod cli;
+pub mod cmd;
+pub mod error;
+pub mod exit_code;
+pub mod global;
+pub mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::exit_code::ExitStatus;
+
+/// Parses the command line before any runtime starts (so `--help` stays instant), runs the
+/// subcommand, prints a failure as `error: ...` on stderr, and returns its documented exit code.
+pub fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitStatus::Failed.into();
+        }
+    };
+    match runtime.block_on(cmd::run(cli)) {
+        Ok(status) => status.into(),
+        Err(err) => {
+            let status = error::exit_status_of(&err);
+            if status != ExitStatus::Success {
+                eprintln!("error: {}", error::render(&err));
+            }
+            status.into()
+        }
+    }
+}

@@ -1,0 +1,213 @@
+#!/usr/bin/env bash
+# The local Kubernetes cluster for tests and the demo: a real kube-apiserver, controller-manager and
+# scheduler (built from k8s.io/kubernetes), etcd from Debian, KWOK simulating nodes and pods, and
+# the node simulator answering on every pod IP inside a network namespace of its own.
+#
+#   harness.sh up       start (or finish starting) the cluster; safe to repeat
+#   harness.sh down     stop everything and remove every process, namespace and route it made
+#   harness.sh status   what is running
+#   harness.sh env      print the export line for KUBECONFIG
+#
+# Needs root (network namespaces, routes). State lives outside the clone, in $BIZRA_CLUSTER_DIR.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+# shellcheck source=versions.env
+. "$here/versions.env"
+
+cache=${BIZRA_CACHE:-/var/cache/kubectl-bizra}
+state=${BIZRA_CLUSTER_DIR:-/var/tmp/bizra-cluster}
+name=bizra
+kube_bin="$cache/kubernetes-v$KUBERNETES_VERSION/bin"
+kwok_bin="$cache/kwok-v$KWOK_VERSION/bin"
+export KWOK_WORKDIR="$state/kwok"
+# Debian's etcd 3.4.23 lacks RequestWatchProgress, so the apiserver cannot serve streaming
+# watch-lists; with its WatchList gate on it accepts them and then ends the watch with an error,
+# and clients (kwok above all) lose events for a backoff period. With the gate off it refuses them
+# up front and clients fall back to classic list+watch at once.
+apiserver_feature_gates=WatchList=false
+kubeconfig="$state/kubeconfig"
+
+netns=bizra-pods
+veth_host=bzpods0
+veth_ns=bzpods1
+transit_host=169.254.77.1
+transit_ns=169.254.77.2
+pod_cidr=10.244.0.0/16
+service_cidr=10.96.0.0/16
+# kwok's own pod range, used only for a node without spec.podCIDR (ours all have one).
+kwok_fallback_cidr=10.0.0.0/24
+control_addr=127.0.0.1:7070
+
+log() { printf '[cluster] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+require_root() { [ "$(id -u)" = 0 ] || die "run as root: the harness creates a network namespace and routes"; }
+
+# Traffic for the pod CIDR goes into the namespace over a veth; there the whole CIDR is local
+# (AnyIP), so one listener answers for every pod IP. The service CIDR and kwok's fallback pod
+# range are black-holed: nothing of ours lives there, so nothing may leave the machine for them.
+network_up() {
+  if ! ip netns list | grep -qw "$netns"; then
+    ip netns add "$netns"
+  fi
+  if ! ip link show "$veth_host" >/dev/null 2>&1; then
+    ip link add "$veth_host" type veth peer name "$veth_ns"
+    ip link set "$veth_ns" netns "$netns"
+    ip addr add "$transit_host/30" dev "$veth_host"
+    ip -n "$netns" addr add "$transit_ns/30" dev "$veth_ns"
+  fi
+  ip link set "$veth_host" up
+  ip -n "$netns" link set lo up
+  ip -n "$netns" link set "$veth_ns" up
+  ip -n "$netns" route replace local "$pod_cidr" dev lo
+  ip route replace "$pod_cidr" via "$transit_ns" dev "$veth_host"
+  ip route replace unreachable "$service_cidr"
+  ip route replace unreachable "$kwok_fallback_cidr"
+}
+
+network_down() {
+  ip route del "$pod_cidr" 2>/dev/null || true
+  ip route del unreachable "$service_cidr" 2>/dev/null || true
+  ip route del unreachable "$kwok_fallback_cidr" 2>/dev/null || true
+  ip link del "$veth_host" 2>/dev/null || true
+  ip netns del "$netns" 2>/dev/null || true
+}
+
+apiserver_ready() {
+  [ -f "$kubeconfig" ] && kubectl --kubeconfig "$kubeconfig" get --raw /readyz >/dev/null 2>&1
+}
+
+cluster_processes_alive() {
+  local pids="$KWOK_WORKDIR/clusters/$name/pids" f
+  [ -d "$pids" ] || return 1
+  for f in etcd kube-apiserver kube-controller-manager kube-scheduler kwok-controller; do
+    [ -f "$pids/$f.pid" ] && kill -0 "$(cat "$pids/$f.pid")" 2>/dev/null || return 1
+  done
+}
+
+cluster_up() {
+  if cluster_processes_alive && apiserver_ready; then
+    return
+  fi
+  # A half-made cluster (a failed earlier up, a reboot) is removed and made again.
+  cluster_down
+  log "starting kube-apiserver, controller-manager, scheduler, etcd and kwok"
+  "$kwok_bin/kwokctl" create cluster --name "$name" -c "$here/kwok.yaml" \
+    --kube-apiserver-binary "$kube_bin/kube-apiserver" \
+    --kube-controller-manager-binary "$kube_bin/kube-controller-manager" \
+    --kube-scheduler-binary "$kube_bin/kube-scheduler" \
+    --etcd-binary "$(command -v etcd)" \
+    --kwok-controller-binary "$kwok_bin/kwok" \
+    --enable-crds=Logs,ClusterLogs \
+    --extra-args "kube-apiserver=service-cluster-ip-range=$service_cidr" \
+    --kube-feature-gates "$apiserver_feature_gates" \
+    --kubeconfig "$kubeconfig" \
+    --wait 3m >"$state/kwokctl.log" 2>&1 || { tail -20 "$state/kwokctl.log" >&2; die "kwokctl create cluster failed (log: $state/kwokctl.log)"; }
+}
+
+cluster_down() {
+  if [ -d "$KWOK_WORKDIR/clusters/$name" ]; then
+    "$kwok_bin/kwokctl" delete cluster --name "$name" >/dev/null 2>&1 || true
+  fi
+  # Whatever kwokctl could not stop (a broken workdir) is stopped by its pid file.
+  local f
+  for f in "$KWOK_WORKDIR/clusters/$name"/pids/*.pid; do
+    [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
+  done
+  rm -rf "${KWOK_WORKDIR:?}/clusters/$name"
+}
+
+nodesim_build() {
+  mkdir -p "$state/bin"
+  (cd "$repo/tests/nodesim" && CGO_ENABLED=0 go build -trimpath -o "$state/bin/nodesim" .)
+}
+
+nodesim_up() {
+  if [ -f "$state/nodesim.pid" ] && kill -0 "$(cat "$state/nodesim.pid")" 2>/dev/null; then
+    return
+  fi
+  nodesim_build
+  log "starting the node simulator"
+  setsid "$state/bin/nodesim" --kubeconfig "$kubeconfig" --netns "/run/netns/$netns" \
+    --log-dir "$state/pod-logs" --control "$control_addr" >"$state/nodesim.log" 2>&1 < /dev/null &
+  echo $! >"$state/nodesim.pid"
+  local i
+  for i in $(seq 1 50); do
+    curl -fsS "http://$control_addr/healthz" >/dev/null 2>&1 && return
+    kill -0 "$(cat "$state/nodesim.pid")" 2>/dev/null || break
+    sleep 0.2
+  done
+  tail -20 "$state/nodesim.log" >&2
+  die "the node simulator did not start (log: $state/nodesim.log)"
+}
+
+nodesim_down() {
+  if [ -f "$state/nodesim.pid" ]; then
+    kill "$(cat "$state/nodesim.pid")" 2>/dev/null || true
+    rm -f "$state/nodesim.pid"
+  fi
+}
+
+wait_for() {
+  local what=$1 timeout=$2; shift 2
+  local deadline=$((SECONDS + timeout))
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || die "timed out after ${timeout}s waiting for $what"
+    sleep 1
+  done
+}
+
+nodes_up() {
+  kubectl --kubeconfig "$kubeconfig" apply -f "$here/nodes.yaml" >/dev/null
+  wait_for "the nodes to be Ready" 120 \
+    kubectl --kubeconfig "$kubeconfig" wait --for=condition=Ready node --all --timeout=5s
+  # Pods can only be admitted once the controller-manager made the default ServiceAccount.
+  wait_for "the default ServiceAccount" 120 \
+    kubectl --kubeconfig "$kubeconfig" get serviceaccount default -n default
+}
+
+up() {
+  require_root
+  local start=$SECONDS
+  mkdir -p "$state"
+  "$here/build-tools.sh"
+  network_up
+  cluster_up
+  nodes_up
+  nodesim_up
+  log "cluster ready in $((SECONDS - start))s; KUBECONFIG=$kubeconfig"
+}
+
+down() {
+  require_root
+  nodesim_down
+  cluster_down
+  network_down
+  rm -rf "${state:?}/pod-logs" "$state/kubeconfig" "$state/nodesim.log" "$state/kwokctl.log"
+  log "cluster removed"
+}
+
+status() {
+  local rc=0
+  if cluster_processes_alive && apiserver_ready; then
+    echo "control plane: running ($(kubectl --kubeconfig "$kubeconfig" config view -o jsonpath='{.clusters[0].cluster.server}'))"
+  else
+    echo "control plane: not running"; rc=1
+  fi
+  if [ -f "$state/nodesim.pid" ] && kill -0 "$(cat "$state/nodesim.pid")" 2>/dev/null; then
+    echo "node simulator: running (pid $(cat "$state/nodesim.pid"))"
+  else
+    echo "node simulator: not running"; rc=1
+  fi
+  if ip netns list | grep -qw "$netns"; then echo "pod network: $pod_cidr in netns $netns"; else echo "pod network: absent"; rc=1; fi
+  return $rc
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  env) echo "export KUBECONFIG=$kubeconfig" ;;
+  *) echo "usage: $0 up|down|status|env" >&2; exit 2 ;;
+esac

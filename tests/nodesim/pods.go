@@ -1,0 +1,302 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/tools/cache"
+)
+
+var (
+	podsGVR = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
+	logsGVR = schema.GroupVersionResource{Group: "kwok.x-k8s.io", Version: "v1alpha1", Resource: "logs"}
+)
+
+// simPod is the simulator's view of one pod.
+type simPod struct {
+	namespace, name string
+	uid             types.UID
+	ip              string
+	info            nodeInfo
+	behaviour       Behaviour
+	metrics         *podMetrics
+	log             *criLog
+	loggedLine      string
+}
+
+type registry struct {
+	mu     sync.RWMutex
+	byIP   map[string]*simPod
+	byUID  map[types.UID]*simPod
+	client dynamic.Interface
+	logDir string
+}
+
+func newRegistry(client dynamic.Interface, logDir string) *registry {
+	return &registry{byIP: map[string]*simPod{}, byUID: map[types.UID]*simPod{}, client: client, logDir: logDir}
+}
+
+func (r *registry) lookup(ip string) (*simPod, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	p, ok := r.byIP[ip]
+	return p, ok
+}
+
+func (r *registry) snapshot() []*simPod {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	pods := make([]*simPod, 0, len(r.byUID))
+	for _, p := range r.byUID {
+		pods = append(pods, p)
+	}
+	return pods
+}
+
+// run watches every pod in the cluster until ctx ends.
+func (r *registry) run(ctx context.Context) {
+	factory := dynamicinformer.NewDynamicSharedInformerFactory(r.client, 10*time.Minute)
+	informer := factory.ForResource(podsGVR).Informer()
+	_, _ = informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { r.observe(ctx, obj) },
+		UpdateFunc: func(_, obj any) { r.observe(ctx, obj) },
+		DeleteFunc: func(obj any) { r.forget(obj) },
+	})
+	factory.Start(ctx.Done())
+	go r.heartbeatLogs(ctx)
+	<-ctx.Done()
+}
+
+func toPod(obj any) (*corev1.Pod, bool) {
+	if tombstone, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = tombstone.Obj
+	}
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return nil, false
+	}
+	var pod corev1.Pod
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &pod); err != nil {
+		log.Printf("cannot convert pod %s/%s: %v", u.GetNamespace(), u.GetName(), err)
+		return nil, false
+	}
+	return &pod, true
+}
+
+func (r *registry) observe(ctx context.Context, obj any) {
+	pod, ok := toPod(obj)
+	if !ok || pod.Spec.HostNetwork || pod.Status.PodIP == "" || pod.DeletionTimestamp != nil {
+		return
+	}
+	behaviour := parseBehaviour(pod.Annotations)
+
+	r.mu.Lock()
+	p, known := r.byUID[pod.UID]
+	if !known {
+		p = &simPod{namespace: pod.Namespace, name: pod.Name, uid: pod.UID, metrics: newPodMetrics(time.Now())}
+		r.byUID[pod.UID] = p
+	}
+	if p.ip != pod.Status.PodIP {
+		delete(r.byIP, p.ip)
+		p.ip = pod.Status.PodIP
+	}
+	r.byIP[p.ip] = p
+	p.info = nodeInfo{version: podVersion(pod), track: pod.Labels["track"]}
+	p.metrics.mu.Lock()
+	// Counters keep the old rates up to now; the new behaviour applies from here on.
+	p.metrics.advance(time.Now(), p.behaviour)
+	p.behaviour = behaviour
+	p.metrics.mu.Unlock()
+	r.mu.Unlock()
+
+	if !known {
+		r.startLogging(ctx, p, pod)
+	}
+	if p.log != nil && behaviour.LogLine != "" && behaviour.LogLine != p.loggedLine {
+		at := behaviour.LogAt
+		if at.IsZero() {
+			at = time.Now()
+		}
+		p.log.write(at, behaviour.LogLine)
+		p.loggedLine = behaviour.LogLine
+	}
+	r.reflectStatus(ctx, pod, behaviour)
+}
+
+func (r *registry) forget(obj any) {
+	pod, ok := toPod(obj)
+	if !ok {
+		return
+	}
+	r.mu.Lock()
+	p, known := r.byUID[pod.UID]
+	if known {
+		delete(r.byUID, pod.UID)
+		if r.byIP[p.ip] == p {
+			delete(r.byIP, p.ip)
+		}
+	}
+	r.mu.Unlock()
+	if known && p.log != nil {
+		p.log.close(true)
+	}
+}
+
+// podVersion is the rollout version of a pod: its `version` label, else its image tag.
+func podVersion(pod *corev1.Pod) string {
+	if v := pod.Labels["version"]; v != "" {
+		return v
+	}
+	if len(pod.Spec.Containers) > 0 {
+		image := pod.Spec.Containers[0].Image
+		if i := strings.LastIndex(image, ":"); i > strings.LastIndex(image, "/") {
+			return image[i+1:]
+		}
+	}
+	return "unknown"
+}
+
+// startLogging opens the pod's log file, writes the node's start-up lines and registers the file
+// with kwok through a Logs object owned by the pod, so it goes away with the pod.
+func (r *registry) startLogging(ctx context.Context, p *simPod, pod *corev1.Pod) {
+	path := filepath.Join(r.logDir, pod.Namespace, fmt.Sprintf("%s_%s.log", pod.Name, pod.UID))
+	l, err := openCRILog(path)
+	if err != nil {
+		log.Printf("cannot open log for %s/%s: %v", pod.Namespace, pod.Name, err)
+		return
+	}
+	p.log = l
+	now := time.Now()
+	l.write(now, fmt.Sprintf("INFO bizra::node: starting bizra-apex version=%s pod=%s", p.info.version, pod.Name))
+	l.write(now, "INFO bizra::metrics: serving Prometheus metrics on 0.0.0.0:9464")
+	l.write(now, "INFO bizra::rpc: listening on 0.0.0.0:9944 (ws 9945, p2p 30333)")
+
+	logs := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "kwok.x-k8s.io/v1alpha1",
+		"kind":       "Logs",
+		"metadata": map[string]any{
+			"name":      pod.Name,
+			"namespace": pod.Namespace,
+			"ownerReferences": []any{map[string]any{
+				"apiVersion": "v1", "kind": "Pod", "name": pod.Name, "uid": string(pod.UID),
+			}},
+		},
+		"spec": map[string]any{
+			"logs": []any{map[string]any{"logsFile": path, "follow": true}},
+		},
+	}}
+	_, err = r.client.Resource(logsGVR).Namespace(pod.Namespace).Create(ctx, logs, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		existing, getErr := r.client.Resource(logsGVR).Namespace(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
+		if getErr == nil {
+			logs.SetResourceVersion(existing.GetResourceVersion())
+			_, err = r.client.Resource(logsGVR).Namespace(pod.Namespace).Update(ctx, logs, metav1.UpdateOptions{})
+		}
+	}
+	if err != nil {
+		log.Printf("cannot register logs of %s/%s with kwok: %v", pod.Namespace, pod.Name, err)
+	}
+}
+
+// heartbeatLogs writes a line per pod every few seconds, as a running node does.
+func (r *registry) heartbeatLogs(ctx context.Context) {
+	ticker := time.NewTicker(10 * time.Second)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-ticker.C:
+			for _, p := range r.snapshot() {
+				if p.log == nil {
+					continue
+				}
+				p.metrics.mu.Lock()
+				height := int64(p.metrics.rounds / 2)
+				p.metrics.mu.Unlock()
+				p.log.write(now, fmt.Sprintf("INFO bizra::consensus: finalized block height=%d", height))
+			}
+		}
+	}
+}
+
+// reflectStatus reports the annotated readiness, restarts and waiting reason in the pod's status,
+// the way a kubelet reports what its probes and the runtime saw. It writes only on a difference.
+func (r *registry) reflectStatus(ctx context.Context, pod *corev1.Pod, b Behaviour) {
+	if pod.Status.Phase != corev1.PodRunning {
+		return
+	}
+	ready := b.Ready && b.WaitingReason == ""
+	status := pod.Status.DeepCopy()
+	readyStatus := corev1.ConditionFalse
+	if ready {
+		readyStatus = corev1.ConditionTrue
+	}
+	now := metav1.NewTime(time.Now().Truncate(time.Second))
+	for i := range status.Conditions {
+		c := &status.Conditions[i]
+		if (c.Type == corev1.PodReady || c.Type == corev1.ContainersReady) && c.Status != readyStatus {
+			c.Status = readyStatus
+			c.LastTransitionTime = now
+		}
+	}
+	for i := range status.ContainerStatuses {
+		cs := &status.ContainerStatuses[i]
+		cs.Ready = ready
+		started := b.WaitingReason == ""
+		cs.Started = &started
+		if b.Restarts > cs.RestartCount {
+			cs.RestartCount = b.Restarts
+			exitCode := int32(1)
+			if b.TerminationReason == "OOMKilled" {
+				exitCode = 137
+			}
+			cs.LastTerminationState = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+				ExitCode: exitCode, Reason: b.TerminationReason, StartedAt: pod.CreationTimestamp, FinishedAt: now,
+			}}
+		}
+		switch {
+		case b.WaitingReason != "":
+			if cs.State.Waiting == nil || cs.State.Waiting.Reason != b.WaitingReason {
+				cs.State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{
+					Reason: b.WaitingReason, Message: "simulated: " + b.WaitingReason,
+				}}
+			}
+		case cs.State.Running == nil:
+			cs.State = corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}}
+		}
+	}
+	if reflect.DeepEqual(status.Conditions, pod.Status.Conditions) &&
+		reflect.DeepEqual(status.ContainerStatuses, pod.Status.ContainerStatuses) {
+		return
+	}
+	patch, err := json.Marshal(map[string]any{"status": map[string]any{
+		"conditions":        status.Conditions,
+		"containerStatuses": status.ContainerStatuses,
+	}})
+	if err != nil {
+		log.Printf("cannot encode status patch: %v", err)
+		return
+	}
+	_, err = r.client.Resource(podsGVR).Namespace(pod.Namespace).Patch(
+		ctx, pod.Name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: "nodesim"}, "status")
+	if err != nil && !apierrors.IsNotFound(err) {
+		log.Printf("cannot patch status of %s/%s: %v", pod.Namespace, pod.Name, err)
+	}
+}

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"sort"
+	"time"
+)
+
+const maxSimulatedLatency = 5 * time.Second
+
+// podFor finds the pod whose IP the client dialed. An address no pod holds (yet) behaves as a
+// healthy node with default settings.
+func (r *registry) podFor(req *http.Request) (*simPod, Behaviour) {
+	if addr, ok := req.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		if host, _, err := net.SplitHostPort(addr.String()); err == nil {
+			if p, found := r.lookup(host); found {
+				p.metrics.mu.Lock()
+				b := p.behaviour
+				p.metrics.mu.Unlock()
+				return p, b
+			}
+		}
+	}
+	return nil, defaultBehaviour()
+}
+
+func (r *registry) healthHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/health", func(w http.ResponseWriter, req *http.Request) {
+		if _, b := r.podFor(req); !b.Healthy {
+			http.Error(w, "unhealthy", http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("/ready", func(w http.ResponseWriter, req *http.Request) {
+		if _, b := r.podFor(req); !b.Ready || b.WaitingReason != "" {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	return mux
+}
+
+func (r *registry) metricsHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.URL.Path != "/metrics" {
+			http.NotFound(w, req)
+			return
+		}
+		p, b := r.podFor(req)
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		if p == nil {
+			newPodMetrics(time.Now()).write(w, time.Now(), b, nodeInfo{version: "unknown"})
+			return
+		}
+		p.metrics.write(w, time.Now(), b, p.info)
+	})
+}
+
+// rpcHandler answers any request on the RPC port after the pod's latency, failing the configured
+// share of requests, and counts it: real load on top of the synthetic traffic.
+func (r *registry) rpcHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		p, b := r.podFor(req)
+		start := time.Now()
+		time.Sleep(min(b.Latency, maxSimulatedLatency))
+		fail := false
+		if p != nil {
+			fail = p.metrics.recordRequest(b, time.Since(start))
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if fail {
+			w.WriteHeader(http.StatusInternalServerError)
+			fmt.Fprintln(w, `{"jsonrpc":"2.0","error":{"code":-32603,"message":"simulated failure"},"id":1}`)
+			return
+		}
+		fmt.Fprintln(w, `{"jsonrpc":"2.0","result":"ok","id":1}`)
+	})
+}
+
+type podView struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	IP        string `json:"ip"`
+	Version   string `json:"version"`
+	Track     string `json:"track"`
+	Ready     bool   `json:"ready"`
+}
+
+// controlHandler is the simulator's own API on loopback: liveness for the harness, and what it
+// knows about pods, for debugging.
+func (r *registry) controlHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("/pods", func(w http.ResponseWriter, _ *http.Request) {
+		var views []podView
+		for _, p := range r.snapshot() {
+			p.metrics.mu.Lock()
+			ready := p.behaviour.Ready && p.behaviour.WaitingReason == ""
+			p.metrics.mu.Unlock()
+			views = append(views, podView{p.namespace, p.name, p.ip, p.info.version, p.info.track, ready})
+		}
+		sort.Slice(views, func(i, j int) bool {
+			return views[i].Namespace+"/"+views[i].Name < views[j].Namespace+"/"+views[j].Name
+		})
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(views)
+	})
+	return mux
+}

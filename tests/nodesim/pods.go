@@ -101,7 +101,9 @@ func toPod(obj any) (*corev1.Pod, bool) {
 
 func (r *registry) observe(ctx context.Context, obj any) {
 	pod, ok := toPod(obj)
-	if !ok || pod.Spec.HostNetwork || pod.Status.PodIP == "" || pod.DeletionTimestamp != nil {
+	// A pod is ours once scheduled: its logs are registered before it runs, so `kubectl logs`
+	// works as soon as the pod is Ready.
+	if !ok || pod.Spec.HostNetwork || pod.Spec.NodeName == "" || pod.DeletionTimestamp != nil {
 		return
 	}
 	behaviour := parseBehaviour(pod.Annotations)
@@ -112,12 +114,14 @@ func (r *registry) observe(ctx context.Context, obj any) {
 		p = &simPod{namespace: pod.Namespace, name: pod.Name, uid: pod.UID, metrics: newPodMetrics(time.Now())}
 		r.byUID[pod.UID] = p
 	}
+	p.info = nodeInfo{version: podVersion(pod), track: pod.Labels["track"]}
 	if p.ip != pod.Status.PodIP {
 		delete(r.byIP, p.ip)
 		p.ip = pod.Status.PodIP
 	}
-	r.byIP[p.ip] = p
-	p.info = nodeInfo{version: podVersion(pod), track: pod.Labels["track"]}
+	if p.ip != "" {
+		r.byIP[p.ip] = p
+	}
 	p.metrics.mu.Lock()
 	// Counters keep the old rates up to now; the new behaviour applies from here on.
 	p.metrics.advance(time.Now(), p.behaviour)

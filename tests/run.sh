@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The whole test suite: lints, unit and snapshot tests, then the tests against the local cluster.
+# Run as root on Debian 12 (the cluster harness makes a network namespace). Installs what it needs.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+harness=tests/cluster/harness.sh
+
+step() { printf '\n== %s\n' "$*" >&2; }
+
+bash tests/setup.sh
+
+step "format and lints"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets -- -D warnings
+(cd tests/nodesim && gofmt -l . | tee /dev/stderr | (! read -r) && go vet ./...)
+
+step "unit and snapshot tests"
+cargo test --workspace
+
+step "policy builds for wasm32-wasip1"
+cargo build -p policy-wasm --target wasm32-wasip1 --release
+
+step "cluster smoke test (brings the cluster up and down itself)"
+cargo test -p kubectl-bizra --test smoke -- --ignored

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what the tests and the demo need on a fresh Debian 12 machine (as root), once:
+# Debian packages, the wasm32-wasip1 Rust target, and the Go-built cluster binaries.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+debian_packages=(etcd-server iproute2 prometheus curl ca-certificates)
+missing=()
+for pkg in "${debian_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing Debian packages: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! rustup target list --installed | grep -qx wasm32-wasip1; then
+  log "adding the wasm32-wasip1 Rust target"
+  rustup target add wasm32-wasip1
+fi
+
+"$here/cluster/build-tools.sh"

@@ -8,7 +8,10 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
 }
 
 pub fn harness_script() -> PathBuf {
@@ -22,9 +25,12 @@ pub fn plugin_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugin-path");
     let link = dir.join("kubectl-bizra");
     std::fs::create_dir_all(&dir).expect("create plugin dir");
-    if std::fs::read_link(&link).ok().as_deref() != Some(Path::new(env!("CARGO_BIN_EXE_kubectl-bizra"))) {
+    if std::fs::read_link(&link).ok().as_deref()
+        != Some(Path::new(env!("CARGO_BIN_EXE_kubectl-bizra")))
+    {
         let _ = std::fs::remove_file(&link);
-        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_kubectl-bizra"), &link).expect("link plugin");
+        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_kubectl-bizra"), &link)
+            .expect("link plugin");
     }
     dir
 }
@@ -57,12 +63,16 @@ pub fn kubeconfig() -> PathBuf {
 /// A command with KUBECONFIG set to the local cluster and the plugin on PATH.
 pub fn command(program: &str) -> Command {
     let mut cmd = Command::new(program);
-    cmd.env("KUBECONFIG", kubeconfig()).env("PATH", path_with_plugin());
+    cmd.env("KUBECONFIG", kubeconfig())
+        .env("PATH", path_with_plugin());
     cmd
 }
 
 pub fn kubectl(args: &[&str]) -> Output {
-    command("kubectl").args(args).output().expect("kubectl runs")
+    command("kubectl")
+        .args(args)
+        .output()
+        .expect("kubectl runs")
 }
 
 /// kubectl that must succeed; returns stdout.
@@ -78,7 +88,10 @@ pub fn kubectl_ok(args: &[&str]) -> String {
 
 /// Runs the plugin binary directly (not through kubectl) against the local cluster.
 pub fn bizra(args: &[&str]) -> Output {
-    command(env!("CARGO_BIN_EXE_kubectl-bizra")).args(args).output().expect("kubectl-bizra runs")
+    command(env!("CARGO_BIN_EXE_kubectl-bizra"))
+        .args(args)
+        .output()
+        .expect("kubectl-bizra runs")
 }
 
 pub fn stdout(out: &Output) -> String {
@@ -96,7 +109,10 @@ pub fn eventually<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> O
         if let Some(value) = check() {
             return value;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
 }
@@ -115,12 +131,16 @@ impl TestNamespace {
                 .unwrap_or(0);
         let name = format!("{prefix}-{suffix}");
         kubectl_ok(&["create", "namespace", &name]);
-        eventually("the default ServiceAccount", Duration::from_secs(60), || {
-            kubectl(&["get", "serviceaccount", "default", "-n", &name])
-                .status
-                .success()
-                .then_some(())
-        });
+        eventually(
+            "the default ServiceAccount",
+            Duration::from_secs(60),
+            || {
+                kubectl(&["get", "serviceaccount", "default", "-n", &name])
+                    .status
+                    .success()
+                    .then_some(())
+            },
+        );
         TestNamespace { name }
     }
 }

@@ -23,6 +23,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Apply the bizra-apex manifests (server-side apply) and wait for the rollout.
+    Deploy(cmd::deploy::Args),
     /// Print the plugin version and, when the cluster is reachable, the server version.
     Version(cmd::version::Args),
 }

@@ -48,21 +48,24 @@ pub struct GlobalOptions {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RequestTimeout(pub Option<Duration>);
 
+/// Parses a Go duration (`30s`, `1m30s`, `500ms`); negative values are rejected.
+pub fn parse_duration(value: &str) -> Result<Duration, String> {
+    let parsed: kube::core::Duration = value
+        .parse()
+        .map_err(|e| format!("invalid duration {value:?} ({e}); use e.g. 30s, 5m or 1m30s"))?;
+    if parsed.is_negative() {
+        return Err(format!(
+            "invalid duration {value:?}: it must not be negative"
+        ));
+    }
+    Ok(parsed.into())
+}
+
 pub fn parse_request_timeout(value: &str) -> Result<RequestTimeout, String> {
     // kubectl takes a bare integer as seconds, anything else as a Go duration.
     let duration = match value.parse::<u64>() {
         Ok(seconds) => Duration::from_secs(seconds),
-        Err(_) => {
-            let parsed: kube::core::Duration = value
-                .parse()
-                .map_err(|e| format!("invalid duration {value:?} ({e}); use e.g. 30s, 1m or 0"))?;
-            if parsed.is_negative() {
-                return Err(format!(
-                    "invalid duration {value:?}: it must not be negative"
-                ));
-            }
-            parsed.into()
-        }
+        Err(_) => parse_duration(value)?,
     };
     Ok(RequestTimeout((!duration.is_zero()).then_some(duration)))
 }

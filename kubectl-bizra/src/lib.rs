@@ -1,11 +1,14 @@
 //! `kubectl bizra`: deploy, validate and progressively deliver the bizra-apex node.
 
+pub mod apply;
 pub mod cli;
 pub mod cmd;
 pub mod error;
 pub mod exit_code;
 pub mod global;
+pub mod manifests;
 pub mod output;
+pub mod rollout;
 
 use std::process::ExitCode;
 

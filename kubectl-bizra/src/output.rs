@@ -31,3 +31,48 @@ pub fn print<T: Serialize>(
     stdout.flush()?;
     Ok(())
 }
+
+/// A table in kubectl's look: upper-case headers, no borders, columns three spaces apart.
+pub fn table<I, R>(headers: &[&str], rows: I) -> String
+where
+    I: IntoIterator<Item = R>,
+    R: IntoIterator<Item = String>,
+{
+    use tabled::settings::{Padding, Style};
+    let mut builder = tabled::builder::Builder::default();
+    builder.push_record(headers.iter().map(|h| h.to_uppercase()));
+    for row in rows {
+        builder.push_record(row);
+    }
+    let mut table = builder.build();
+    table.with(Style::empty()).with(Padding::new(0, 3, 0, 0));
+    let mut text: String = table
+        .to_string()
+        .lines()
+        .map(|line| line.trim_end().to_owned() + "\n")
+        .collect();
+    if text.is_empty() {
+        text.push('\n');
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_look_like_kubectl() {
+        let text = table(
+            &["name", "status"],
+            [
+                vec!["a".to_owned(), "Running".to_owned()],
+                vec!["longer-name".to_owned(), "x".to_owned()],
+            ],
+        );
+        assert_eq!(
+            text,
+            "NAME          STATUS\na             Running\nlonger-name   x\n"
+        );
+    }
+}

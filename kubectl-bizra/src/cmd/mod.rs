@@ -1,5 +1,6 @@
 //! One module per subcommand. Each exposes `Args` and `async fn run`.
 
+pub mod deploy;
 pub mod version;
 
 use crate::cli::{Cli, Command};
@@ -7,6 +8,7 @@ use crate::exit_code::ExitStatus;
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     match cli.command {
+        Command::Deploy(args) => deploy::run(&cli.global, args).await,
         Command::Version(args) => version::run(&cli.global, args).await,
     }
 }

@@ -15,6 +15,9 @@ cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
 (cd tests/nodesim && gofmt -l . | tee /dev/stderr | (! read -r) && go vet ./...)
 
+step "node simulator tests"
+(cd tests/nodesim && go test ./...)
+
 step "unit and snapshot tests"
 cargo test --workspace
 
@@ -23,3 +26,11 @@ cargo build -p policy-wasm --target wasm32-wasip1 --release
 
 step "cluster smoke test (brings the cluster up and down itself)"
 cargo test -p kubectl-bizra --test smoke -- --ignored
+
+step "end-to-end tests on the local cluster"
+trap 'bash "$harness" down' EXIT
+bash "$harness" up
+# First what needs the optional CRDs absent, then install them for the rest.
+cargo test -p kubectl-bizra --test bare -- --ignored
+bash "$harness" crds
+cargo test -p kubectl-bizra --test e2e -- --ignored

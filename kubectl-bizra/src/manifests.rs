@@ -76,6 +76,8 @@ pub enum ManifestError {
     },
     #[error("{path} holds no .yaml, .yml or .json files")]
     EmptyDir { path: PathBuf },
+    #[error("{path} is a kustomization, not a manifest; use -k {dir} instead of -f", dir = path.parent().map(|p| p.display().to_string()).unwrap_or_default())]
+    IsKustomization { path: PathBuf },
     #[error("`kubectl kustomize {path}` failed: {message}")]
     Kustomize { path: PathBuf, message: String },
     #[error("invalid image reference {image:?}: {reason}")]
@@ -220,6 +222,10 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Manifest>, ManifestError> {
     }
     let mut manifests = Vec::new();
     for file in files {
+        let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+        if stem.eq_ignore_ascii_case("kustomization") {
+            return Err(ManifestError::IsKustomization { path: file });
+        }
         let text = std::fs::read_to_string(&file).map_err(|source| ManifestError::Read {
             path: file.clone(),
             source,
@@ -545,6 +551,18 @@ mod tests {
                 "{tag:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_kustomization_folder_points_to_dash_k() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests/rbac");
+        let err = load_dir(&dir).expect_err("kustomization is not a manifest");
+        let expected = format!(
+            "{} is a kustomization, not a manifest; use -k {} instead of -f",
+            dir.join("kustomization.yaml").display(),
+            dir.display()
+        );
+        assert_eq!(err.to_string(), expected);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 #   harness.sh down     stop everything and remove every process, namespace and route it made
 #   harness.sh status   what is running
 #   harness.sh env      print the export line for KUBECONFIG
+#   harness.sh crds     install the upstream CRDs of the optional manifests (tests/cluster/crds.sh)
 #
 # Needs root (network namespaces, routes). State lives outside the clone, in $BIZRA_CLUSTER_DIR.
 set -euo pipefail
@@ -130,7 +131,8 @@ nodesim_up() {
   nodesim_build
   log "starting the node simulator"
   setsid "$state/bin/nodesim" --kubeconfig "$kubeconfig" --netns "/run/netns/$netns" \
-    --log-dir "$state/pod-logs" --control "$control_addr" >"$state/nodesim.log" 2>&1 < /dev/null &
+    --log-dir "$state/pod-logs" --control "$control_addr" --image-catalog "$here/images.txt" \
+    >"$state/nodesim.log" 2>&1 < /dev/null &
   echo $! >"$state/nodesim.pid"
   local i
   for i in $(seq 1 50); do
@@ -188,6 +190,14 @@ down() {
   log "cluster removed"
 }
 
+crds() {
+  local dir
+  dir=$(bash "$here/crds.sh")
+  kubectl --kubeconfig "$kubeconfig" apply --server-side --force-conflicts -f "$dir" >/dev/null
+  kubectl --kubeconfig "$kubeconfig" wait --for=condition=Established crd --all --timeout=60s >/dev/null
+  log "CRDs installed from $dir"
+}
+
 status() {
   local rc=0
   if cluster_processes_alive && apiserver_ready; then
@@ -209,5 +219,6 @@ case "${1:-}" in
   down) down ;;
   status) status ;;
   env) echo "export KUBECONFIG=$kubeconfig" ;;
-  *) echo "usage: $0 up|down|status|env" >&2; exit 2 ;;
+  crds) crds ;;
+  *) echo "usage: $0 up|down|status|env|crds" >&2; exit 2 ;;
 esac

@@ -54,6 +54,7 @@ type Behaviour struct {
 	Restarts          int32
 	TerminationReason string
 	WaitingReason     string
+	WaitingMessage    string
 }
 
 func defaultBehaviour() Behaviour {

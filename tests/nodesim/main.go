@@ -28,6 +28,7 @@ func main() {
 	healthAddr := flag.String("health-addr", "0.0.0.0:8080", "address for /health and /ready, in the netns")
 	metricsAddr := flag.String("metrics-addr", "0.0.0.0:9464", "address for /metrics, in the netns")
 	rpcAddr := flag.String("rpc-addr", "0.0.0.0:9944", "address for RPC requests, in the netns")
+	catalogFile := flag.String("image-catalog", "", "file of image patterns that exist; others fail to pull (default: all exist)")
 	flag.Parse()
 	if *kubeconfig == "" || *logDir == "" {
 		log.Fatal("--kubeconfig and --log-dir are required")
@@ -42,7 +43,11 @@ func main() {
 	if err != nil {
 		log.Fatalf("create client: %v", err)
 	}
-	reg := newRegistry(client, *logDir)
+	catalog, err := loadImageCatalog(*catalogFile)
+	if err != nil {
+		log.Fatal(err)
+	}
+	reg := newRegistry(client, *logDir, catalog)
 
 	podListeners, err := listenInNetns(*netns, []string{*healthAddr, *metricsAddr, *rpcAddr})
 	if err != nil {

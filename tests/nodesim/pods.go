@@ -41,15 +41,16 @@ type simPod struct {
 }
 
 type registry struct {
-	mu     sync.RWMutex
-	byIP   map[string]*simPod
-	byUID  map[types.UID]*simPod
-	client dynamic.Interface
-	logDir string
+	mu      sync.RWMutex
+	byIP    map[string]*simPod
+	byUID   map[types.UID]*simPod
+	client  dynamic.Interface
+	logDir  string
+	catalog imageCatalog
 }
 
-func newRegistry(client dynamic.Interface, logDir string) *registry {
-	return &registry{byIP: map[string]*simPod{}, byUID: map[types.UID]*simPod{}, client: client, logDir: logDir}
+func newRegistry(client dynamic.Interface, logDir string, catalog imageCatalog) *registry {
+	return &registry{byIP: map[string]*simPod{}, byUID: map[types.UID]*simPod{}, client: client, logDir: logDir, catalog: catalog}
 }
 
 func (r *registry) lookup(ip string) (*simPod, bool) {
@@ -246,6 +247,15 @@ func (r *registry) reflectStatus(ctx context.Context, pod *corev1.Pod, b Behavio
 	if pod.Status.Phase != corev1.PodRunning {
 		return
 	}
+	if b.WaitingReason == "" {
+		for _, c := range pod.Spec.Containers {
+			if !r.catalog.has(c.Image) {
+				b.WaitingReason = "ImagePullBackOff"
+				b.WaitingMessage = fmt.Sprintf("Back-off pulling image %q: not found in the registry", c.Image)
+				break
+			}
+		}
+	}
 	ready := b.Ready && b.WaitingReason == ""
 	status := pod.Status.DeepCopy()
 	readyStatus := corev1.ConditionFalse
@@ -278,8 +288,12 @@ func (r *registry) reflectStatus(ctx context.Context, pod *corev1.Pod, b Behavio
 		switch {
 		case b.WaitingReason != "":
 			if cs.State.Waiting == nil || cs.State.Waiting.Reason != b.WaitingReason {
+				message := b.WaitingMessage
+				if message == "" {
+					message = "simulated: " + b.WaitingReason
+				}
 				cs.State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{
-					Reason: b.WaitingReason, Message: "simulated: " + b.WaitingReason,
+					Reason: b.WaitingReason, Message: message,
 				}}
 			}
 		case cs.State.Running == nil:

@@ -128,12 +128,6 @@ pub fn render_table(report: &DeployReport) -> String {
             RolloutState::Complete(m) | RolloutState::Progressing(m) | RolloutState::Failed(m) => m,
         };
         text.push_str(&format!("\n{}: {line}", rollout.deployment));
-        if let Some(f) = &rollout.pod_failure {
-            text.push_str(&format!(
-                " (pod {} container {}: {} {})",
-                f.pod, f.container, f.reason, f.message
-            ));
-        }
     }
     if !report.rollouts.is_empty() {
         text.push('\n');

@@ -150,3 +150,38 @@ impl Drop for TestNamespace {
         let _ = kubectl(&["delete", "namespace", &self.name, "--wait=false"]);
     }
 }
+
+/// Runs the plugin with `-o json` and returns its exit code and parsed output.
+pub fn bizra_json(args: &[&str]) -> (i32, serde_json::Value) {
+    let mut all = args.to_vec();
+    all.extend(["-o", "json"]);
+    let out = bizra(&all);
+    let code = out.status.code().unwrap_or(-1);
+    let value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "kubectl-bizra {args:?} exited {code} without JSON ({e}):\nstdout: {}\nstderr: {}",
+            stdout(&out),
+            stderr(&out)
+        )
+    });
+    (code, value)
+}
+
+/// The `action` of each applied object in a deploy report, as `Kind/name` -> action.
+pub fn actions(report: &serde_json::Value) -> std::collections::BTreeMap<String, String> {
+    report["applied"]
+        .as_array()
+        .expect("applied list")
+        .iter()
+        .map(|r| {
+            (
+                format!(
+                    "{}/{}",
+                    r["kind"].as_str().unwrap_or(""),
+                    r["name"].as_str().unwrap_or("")
+                ),
+                r["action"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}

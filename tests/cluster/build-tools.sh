@@ -43,7 +43,20 @@ build_kwok() {
   rm -rf "$out" && mv "$out.tmp" "$out"
 }
 
+# Go-built test tools: kubeconform validates the manifests against the cluster's schemas.
+build_test_tools() {
+  local out="$cache/kubeconform-v$KUBECONFORM_VERSION/bin"
+  if [ -x "$out/kubeconform" ]; then
+    return
+  fi
+  log "building kubeconform v$KUBECONFORM_VERSION"
+  mkdir -p "$out.tmp"
+  GOBIN="$out.tmp" CGO_ENABLED=0 go install -trimpath "github.com/yannh/kubeconform/cmd/kubeconform@v$KUBECONFORM_VERSION"
+  rm -rf "$out" && mv "$out.tmp" "$out"
+}
+
 mkdir -p "$cache"
+build_test_tools
 build_kwok
 build_kubernetes
 log "tools ready in $cache"

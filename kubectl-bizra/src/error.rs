@@ -32,7 +32,7 @@ pub enum Error {
     Unreachable {
         server: String,
         #[source]
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
 
     #[error(
@@ -69,7 +69,7 @@ pub fn classify_kube_error(server: &str, err: kube::Error) -> anyhow::Error {
         | kube::Error::RustlsTls(_)
         | kube::Error::Auth(_)) => Error::Unreachable {
             server: server.to_owned(),
-            source: err,
+            source: Box::new(err),
         }
         .into(),
         other => other.into(),

@@ -61,6 +61,26 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
     Ok(parsed.into())
 }
 
+/// A duration as kubectl prints one: `5m`, `1h30m`, `45s`, `1.5s`.
+pub fn format_duration(duration: Duration) -> String {
+    let seconds = duration.as_secs();
+    if duration.subsec_nanos() != 0 || seconds == 0 {
+        return format!("{}s", duration.as_secs_f64());
+    }
+    let (h, m, s) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
+    let mut text = String::new();
+    if h > 0 {
+        text.push_str(&format!("{h}h"));
+    }
+    if m > 0 {
+        text.push_str(&format!("{m}m"));
+    }
+    if s > 0 {
+        text.push_str(&format!("{s}s"));
+    }
+    text
+}
+
 pub fn parse_request_timeout(value: &str) -> Result<RequestTimeout, String> {
     // kubectl takes a bare integer as seconds, anything else as a Go duration.
     let duration = match value.parse::<u64>() {
@@ -154,6 +174,14 @@ mod tests {
             parse_request_timeout("500ms"),
             Ok(RequestTimeout(Some(Duration::from_millis(500))))
         );
+    }
+
+    #[test]
+    fn durations_print_like_kubectl() {
+        assert_eq!(format_duration(Duration::from_secs(300)), "5m");
+        assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
+        assert_eq!(format_duration(Duration::from_secs(45)), "45s");
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1.5s");
     }
 
     #[test]

@@ -8,7 +8,9 @@ pub mod exit_code;
 pub mod global;
 pub mod manifests;
 pub mod output;
+pub mod prometheus;
 pub mod rollout;
+pub mod validate;
 
 use std::process::ExitCode;
 

@@ -272,7 +272,7 @@ pub async fn wait_for_rollout(
                 if tokio::time::Instant::now() >= deadline {
                     outcome.state = RolloutState::Failed(format!(
                         "timed out after {} waiting for deployment {name:?}: {message}",
-                        kube::core::Duration::from(timeout)
+                        crate::global::format_duration(timeout)
                     ));
                     return Ok(outcome);
                 }

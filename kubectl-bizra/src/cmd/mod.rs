@@ -1,6 +1,7 @@
 //! One module per subcommand. Each exposes `Args` and `async fn run`.
 
 pub mod deploy;
+pub mod validate;
 pub mod version;
 
 use crate::cli::{Cli, Command};
@@ -9,6 +10,7 @@ use crate::exit_code::ExitStatus;
 pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     match cli.command {
         Command::Deploy(args) => deploy::run(&cli.global, args).await,
+        Command::Validate(args) => validate::run(&cli.global, *args).await,
         Command::Version(args) => version::run(&cli.global, args).await,
     }
 }

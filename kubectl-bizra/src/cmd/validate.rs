@@ -1,0 +1,217 @@
+//! `kubectl bizra validate`: run the deployment gates and exit with their verdict.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::Error;
+use crate::exit_code::ExitStatus;
+use crate::global::{GlobalOptions, KubeClient, parse_duration};
+use crate::output;
+use crate::prometheus::{Prometheus, PrometheusTarget};
+use crate::validate::collect::Collector;
+use crate::validate::config::Expectations;
+use crate::validate::{GateId, Report, Status, gates, render_table};
+
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Args {
+    /// YAML file of expectations (see README); flags override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Run only these gates (repeat or comma-separate).
+    #[arg(long = "gate", value_enum, value_delimiter = ',', value_name = "GATE")]
+    pub gates: Vec<GateId>,
+
+    /// Skip these gates (repeat or comma-separate).
+    #[arg(long = "skip", value_enum, value_delimiter = ',', value_name = "GATE")]
+    pub skip: Vec<GateId>,
+
+    /// Prometheus base URL, e.g. http://127.0.0.1:9090.
+    #[arg(long, value_name = "URL", conflicts_with = "prometheus_service")]
+    pub prometheus_url: Option<String>,
+
+    /// Prometheus as a Service reached through the apiserver: NAMESPACE/NAME:PORT.
+    #[arg(long, value_name = "NS/NAME:PORT", value_parser = PrometheusTarget::parse_service)]
+    pub prometheus_service: Option<PrometheusTarget>,
+
+    /// Re-check until every gate passes or this much time has passed (e.g. 5m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub wait: Option<Duration>,
+
+    /// The Deployment to validate [default: bizra-apex].
+    #[arg(long, value_name = "NAME")]
+    pub deployment: Option<String>,
+
+    /// The node's container [default: bizra-node].
+    #[arg(long, value_name = "NAME")]
+    pub container: Option<String>,
+
+    /// Ready replicas required [default: the Deployment's spec.replicas].
+    #[arg(long, value_name = "N")]
+    pub replicas: Option<i32>,
+
+    /// The pods' metrics port [default: 9464].
+    #[arg(long, value_name = "PORT")]
+    pub metrics_port: Option<u16>,
+
+    /// How far back to read pod logs [default: 5m].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub log_window: Option<Duration>,
+
+    /// SLA: maximum finality check p99 in seconds [default: 0.001].
+    #[arg(long, value_name = "SECONDS")]
+    pub max_finality_p99: Option<f64>,
+
+    /// SLA: minimum PoI generations per second per pod [default: 10000].
+    #[arg(long, value_name = "OPS")]
+    pub min_poi_generate: Option<f64>,
+
+    /// SLA: minimum PoI verifications per second per pod [default: 5000].
+    #[arg(long, value_name = "OPS")]
+    pub min_poi_verify: Option<f64>,
+}
+
+impl Args {
+    pub fn expectations(&self) -> Result<Expectations, Error> {
+        let mut e = match &self.config {
+            Some(path) => Expectations::from_file(path).map_err(|e| Error::Usage(e.to_string()))?,
+            None => Expectations::default(),
+        };
+        if let Some(v) = &self.deployment {
+            e.deployment = v.clone();
+        }
+        if let Some(v) = &self.container {
+            e.container = v.clone();
+        }
+        if self.replicas.is_some() {
+            e.replicas = self.replicas;
+        }
+        if let Some(v) = self.metrics_port {
+            e.metrics.port = v;
+        }
+        if let Some(v) = self.log_window {
+            e.logs.window = v;
+        }
+        if let Some(v) = self.max_finality_p99 {
+            e.sla.finality_p99_seconds = v;
+        }
+        if let Some(v) = self.min_poi_generate {
+            e.sla.poi_generate_per_second = v;
+        }
+        if let Some(v) = self.min_poi_verify {
+            e.sla.poi_verify_per_second = v;
+        }
+        e.check().map_err(Error::Usage)?;
+        Ok(e)
+    }
+
+    pub fn selected_gates(&self) -> Result<BTreeSet<GateId>, Error> {
+        let mut gates: BTreeSet<GateId> = if self.gates.is_empty() {
+            GateId::ALL.into()
+        } else {
+            self.gates.iter().copied().collect()
+        };
+        for gate in &self.skip {
+            gates.remove(gate);
+        }
+        if gates.is_empty() {
+            return Err(Error::Usage(
+                "--gate and --skip leave no gate to run".into(),
+            ));
+        }
+        Ok(gates)
+    }
+
+    fn prometheus_target(&self) -> Option<PrometheusTarget> {
+        self.prometheus_url
+            .clone()
+            .map(PrometheusTarget::Url)
+            .or_else(|| self.prometheus_service.clone())
+    }
+}
+
+/// Runs the selected gates once.
+pub async fn check(
+    kube: &KubeClient,
+    namespace: &str,
+    expectations: &Expectations,
+    gates: &BTreeSet<GateId>,
+    prometheus: Option<&Prometheus>,
+) -> anyhow::Result<Report> {
+    let collector = Collector {
+        kube,
+        namespace,
+        expectations,
+        gates,
+        prometheus,
+    };
+    let snapshot = collector.collect().await?;
+    let results = GateId::ALL
+        .iter()
+        .map(|gate| {
+            if gates.contains(gate) {
+                gates::evaluate(*gate, &snapshot, expectations)
+            } else {
+                crate::validate::GateResult::skipped(*gate, "not selected")
+            }
+        })
+        .collect();
+    Ok(Report::new(namespace, &expectations.deployment, results))
+}
+
+/// Runs the gates, re-checking until they pass when `wait` is given, and prints the report.
+pub async fn validate(
+    global: &GlobalOptions,
+    kube: &KubeClient,
+    args: &Args,
+) -> anyhow::Result<ExitStatus> {
+    let expectations = args.expectations()?;
+    let gates = args.selected_gates()?;
+    let prometheus = match args.prometheus_target() {
+        Some(target) => {
+            Some(Prometheus::new(&target, kube).map_err(|e| Error::Usage(e.to_string()))?)
+        }
+        None => None,
+    };
+    let deadline = args.wait.map(|w| tokio::time::Instant::now() + w);
+    let mut last_progress = String::new();
+    let report = loop {
+        let report = check(
+            kube,
+            &global.namespace,
+            &expectations,
+            &gates,
+            prometheus.as_ref(),
+        )
+        .await?;
+        let done = report.status == Status::Pass;
+        match deadline {
+            Some(deadline) if !done && tokio::time::Instant::now() < deadline => {
+                let waiting: Vec<String> = report
+                    .gates
+                    .iter()
+                    .filter(|g| matches!(g.status, Status::Fail | Status::Inconclusive))
+                    .map(|g| format!("{} ({})", g.gate.name(), g.message))
+                    .collect();
+                let progress = format!("waiting for gates: {}", waiting.join("; "));
+                if progress != last_progress {
+                    eprintln!("{progress}");
+                    last_progress = progress;
+                }
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+            _ => break report,
+        }
+    };
+    output::print(global.output, &report, render_table)?;
+    Ok(report.exit_status())
+}
+
+pub async fn run(global: &GlobalOptions, args: Args) -> anyhow::Result<ExitStatus> {
+    // Settle the arguments before contacting the cluster, so usage errors come first.
+    args.expectations()?;
+    args.selected_gates()?;
+    let kube = global.client().await?;
+    validate(global, &kube, &args).await
+}

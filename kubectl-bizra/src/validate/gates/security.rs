@@ -1,0 +1,75 @@
+//! Gate 8: the live pod template passes the admission policy's pod-spec rules, computed by the
+//! policy crate's own functions.
+
+use policy_wasm::rules::{PodRules, check_pod_spec};
+
+use super::unreadable;
+use crate::validate::collect::{Fetch, Snapshot};
+use crate::validate::config::Expectations;
+use crate::validate::{GateId, GateResult};
+
+const GATE: GateId = GateId::Security;
+
+pub fn security(snapshot: &Snapshot, _expectations: &Expectations) -> GateResult {
+    let Fetch::Ok(deployment) = &snapshot.deployment else {
+        return unreadable(GATE, "the Deployment", &snapshot.deployment);
+    };
+    let Some(spec) = deployment
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+    else {
+        return GateResult::fail(GATE, "the Deployment has no pod template");
+    };
+    let violations = check_pod_spec(spec, &PodRules::default());
+    let threshold = "non-root, no privilege escalation, drop ALL, cpu and memory limits";
+    if violations.is_empty() {
+        return GateResult::pass(GATE, "the pod template passes the admission policy's rules")
+            .measured("0 violations", threshold);
+    }
+    let listed: Vec<String> = violations.iter().map(ToString::to_string).collect();
+    GateResult::fail(GATE, listed.join("; "))
+        .measured(format!("{} violations", violations.len()), threshold)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::validate::Status;
+    use crate::validate::gates::fixtures::{edit, healthy};
+
+    #[test]
+    fn the_seed_template_passes() {
+        assert_eq!(
+            security(&healthy(), &Expectations::default()).status,
+            Status::Pass
+        );
+    }
+
+    #[test]
+    fn a_root_container_fails_with_every_violation_listed() {
+        let mut snapshot = healthy();
+        if let Fetch::Ok(d) = &mut snapshot.deployment {
+            edit(d, |d| {
+                let spec = &mut d["spec"]["template"]["spec"];
+                spec["securityContext"] = serde_json::json!({"runAsUser": 0});
+                spec["containers"][0]["securityContext"]["allowPrivilegeEscalation"] = true.into();
+            });
+        }
+        let result = security(&snapshot, &Expectations::default());
+        assert_eq!(result.status, Status::Fail);
+        assert_eq!(result.observed.as_deref(), Some("3 violations"));
+        assert!(
+            result
+                .message
+                .contains("runAsUser is 0 (root), set on the pod [nonRoot]"),
+            "{}",
+            result.message
+        );
+        assert!(
+            result.message.contains("allowPrivilegeEscalation is true"),
+            "{}",
+            result.message
+        );
+    }
+}

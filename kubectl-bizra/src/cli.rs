@@ -24,7 +24,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Apply the bizra-apex manifests (server-side apply) and wait for the rollout.
-    Deploy(cmd::deploy::Args),
+    Deploy(Box<cmd::deploy::Args>),
     /// Check the deployment gates and exit non-zero when one fails (1) or cannot be decided (3).
     Validate(Box<cmd::validate::Args>),
     /// Print the plugin version and, when the cluster is reachable, the server version.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds (once) the Go binaries the local cluster needs and caches them outside the clone,
 # keyed by version: kube-apiserver, kube-controller-manager, kube-scheduler from k8s.io/kubernetes,
-# kwok and kwokctl from sigs.k8s.io/kwok. Prints nothing but progress on stderr.
+# kwok and kwokctl from sigs.k8s.io/kwok, metrics-server, and kubeconform for the manifest tests.
+# Prints nothing but progress on stderr.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=versions.env
@@ -55,8 +56,20 @@ build_test_tools() {
   rm -rf "$out" && mv "$out.tmp" "$out"
 }
 
+build_metrics_server() {
+  local out="$cache/metrics-server-v$METRICS_SERVER_VERSION/bin"
+  if [ -x "$out/metrics-server" ]; then
+    return
+  fi
+  log "building metrics-server v$METRICS_SERVER_VERSION"
+  mkdir -p "$out.tmp"
+  GOBIN="$out.tmp" CGO_ENABLED=0 go install -trimpath "sigs.k8s.io/metrics-server/cmd/metrics-server@v$METRICS_SERVER_VERSION"
+  rm -rf "$out" && mv "$out.tmp" "$out"
+}
+
 mkdir -p "$cache"
 build_test_tools
+build_metrics_server
 build_kwok
 build_kubernetes
 log "tools ready in $cache"

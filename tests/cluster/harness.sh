@@ -21,6 +21,7 @@ state=${BIZRA_CLUSTER_DIR:-/var/tmp/bizra-cluster}
 name=bizra
 kube_bin="$cache/kubernetes-v$KUBERNETES_VERSION/bin"
 kwok_bin="$cache/kwok-v$KWOK_VERSION/bin"
+metrics_server_bin="$cache/metrics-server-v$METRICS_SERVER_VERSION/bin/metrics-server"
 export KWOK_WORKDIR="$state/kwok"
 # Debian's etcd 3.4.23 lacks RequestWatchProgress, so the apiserver cannot serve streaming
 # watch-lists; with its WatchList gate on it accepts them and then ends the watch with an error,
@@ -39,6 +40,10 @@ service_cidr=10.96.0.0/16
 # kwok's own pod range, used only for a node without spec.podCIDR (ours all have one).
 kwok_fallback_cidr=10.0.0.0/24
 control_addr=127.0.0.1:7070
+prometheus_addr=127.0.0.1:9090
+# Port 9090 of every pod IP: the node simulator forwards it to Prometheus, for the simulated
+# Prometheus pod that the apiserver's service proxy reaches (prometheus-service.yaml).
+prometheus_pod_addr=0.0.0.0:9090
 
 log() { printf '[cluster] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -82,7 +87,7 @@ apiserver_ready() {
 cluster_processes_alive() {
   local pids="$KWOK_WORKDIR/clusters/$name/pids" f
   [ -d "$pids" ] || return 1
-  for f in etcd kube-apiserver kube-controller-manager kube-scheduler kwok-controller; do
+  for f in etcd kube-apiserver kube-controller-manager kube-scheduler kwok-controller metrics-server; do
     [ -f "$pids/$f.pid" ] && kill -0 "$(cat "$pids/$f.pid")" 2>/dev/null || return 1
   done
 }
@@ -93,13 +98,15 @@ cluster_up() {
   fi
   # A half-made cluster (a failed earlier up, a reboot) is removed and made again.
   cluster_down
-  log "starting kube-apiserver, controller-manager, scheduler, etcd and kwok"
-  "$kwok_bin/kwokctl" create cluster --name "$name" -c "$here/kwok.yaml" \
+  log "starting kube-apiserver, controller-manager, scheduler, etcd, kwok and metrics-server"
+  sed "s|@METRICS_SERVER_MANIFESTS@|$here/metrics-server|" "$here/kwok.yaml.in" >"$state/kwok.yaml"
+  "$kwok_bin/kwokctl" create cluster --name "$name" -c "$state/kwok.yaml" \
     --kube-apiserver-binary "$kube_bin/kube-apiserver" \
     --kube-controller-manager-binary "$kube_bin/kube-controller-manager" \
     --kube-scheduler-binary "$kube_bin/kube-scheduler" \
     --etcd-binary "$(command -v etcd)" \
     --kwok-controller-binary "$kwok_bin/kwok" \
+    --enable metrics-server --metrics-server-binary "$metrics_server_bin" \
     --enable-crds=Logs,ClusterLogs \
     --extra-args "kube-apiserver=service-cluster-ip-range=$service_cidr" \
     --kube-feature-gates "$apiserver_feature_gates" \
@@ -132,6 +139,8 @@ nodesim_up() {
   log "starting the node simulator"
   setsid "$state/bin/nodesim" --kubeconfig "$kubeconfig" --netns "/run/netns/$netns" \
     --log-dir "$state/pod-logs" --control "$control_addr" --image-catalog "$here/images.txt" \
+    --prometheus-addr "$prometheus_pod_addr" --prometheus-upstream "http://$prometheus_addr" \
+    --file-sd "$state/scrape-targets.json" \
     >"$state/nodesim.log" 2>&1 < /dev/null &
   echo $! >"$state/nodesim.pid"
   local i
@@ -149,6 +158,31 @@ nodesim_down() {
     kill "$(cat "$state/nodesim.pid")" 2>/dev/null || true
     rm -f "$state/nodesim.pid"
   fi
+}
+
+prometheus_up() {
+  if [ -f "$state/prometheus.pid" ] && kill -0 "$(cat "$state/prometheus.pid")" 2>/dev/null; then
+    return
+  fi
+  log "starting Prometheus on $prometheus_addr"
+  mkdir -p "$state/prometheus-data"
+  sed "s|@TARGETS@|$state/scrape-targets.json|" "$here/prometheus.yaml.in" >"$state/prometheus.yaml"
+  setsid prometheus --config.file="$state/prometheus.yaml" --storage.tsdb.path="$state/prometheus-data" \
+    --storage.tsdb.retention.time=2h --web.listen-address="$prometheus_addr" \
+    >"$state/prometheus.log" 2>&1 < /dev/null &
+  echo $! >"$state/prometheus.pid"
+  wait_for "Prometheus to be ready" 60 curl -fsS "http://$prometheus_addr/-/ready"
+  kubectl --kubeconfig "$kubeconfig" apply -f "$here/prometheus-service.yaml" >/dev/null
+  wait_for "the Prometheus service to answer through the apiserver" 60 \
+    kubectl --kubeconfig "$kubeconfig" get --raw /api/v1/namespaces/monitoring/services/prometheus:9090/proxy/-/ready
+}
+
+prometheus_down() {
+  if [ -f "$state/prometheus.pid" ]; then
+    kill "$(cat "$state/prometheus.pid")" 2>/dev/null || true
+    rm -f "$state/prometheus.pid"
+  fi
+  rm -rf "${state:?}/prometheus-data"
 }
 
 wait_for() {
@@ -178,15 +212,18 @@ up() {
   cluster_up
   nodes_up
   nodesim_up
+  prometheus_up
   log "cluster ready in $((SECONDS - start))s; KUBECONFIG=$kubeconfig"
 }
 
 down() {
   require_root
+  prometheus_down
   nodesim_down
   cluster_down
   network_down
-  rm -rf "${state:?}/pod-logs" "$state/kubeconfig" "$state/nodesim.log" "$state/kwokctl.log"
+  rm -rf "${state:?}/pod-logs" "$state/kubeconfig" "$state/nodesim.log" "$state/kwokctl.log" "$state/prometheus.log" "$state/prometheus.yaml" \
+    "$state/scrape-targets.json" "$state/kwok.yaml"
   log "cluster removed"
 }
 
@@ -209,6 +246,11 @@ status() {
     echo "node simulator: running (pid $(cat "$state/nodesim.pid"))"
   else
     echo "node simulator: not running"; rc=1
+  fi
+  if [ -f "$state/prometheus.pid" ] && kill -0 "$(cat "$state/prometheus.pid")" 2>/dev/null; then
+    echo "prometheus: running (http://$prometheus_addr, service monitoring/prometheus:9090)"
+  else
+    echo "prometheus: not running"; rc=1
   fi
   if ip netns list | grep -qw "$netns"; then echo "pod network: $pod_cidr in netns $netns"; else echo "pod network: absent"; rc=1; fi
   return $rc

@@ -11,6 +11,8 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/signal"
 	"syscall"
@@ -29,6 +31,9 @@ func main() {
 	metricsAddr := flag.String("metrics-addr", "0.0.0.0:9464", "address for /metrics, in the netns")
 	rpcAddr := flag.String("rpc-addr", "0.0.0.0:9944", "address for RPC requests, in the netns")
 	catalogFile := flag.String("image-catalog", "", "file of image patterns that exist; others fail to pull (default: all exist)")
+	promAddr := flag.String("prometheus-addr", "", "address in the netns that forwards to --prometheus-upstream, so the apiserver's service proxy reaches Prometheus")
+	fileSD := flag.String("file-sd", "", "write Prometheus file_sd scrape targets of the pods here")
+	promUpstream := flag.String("prometheus-upstream", "http://127.0.0.1:9090", "the Prometheus to forward to, in the root namespace")
 	flag.Parse()
 	if *kubeconfig == "" || *logDir == "" {
 		log.Fatal("--kubeconfig and --log-dir are required")
@@ -49,7 +54,11 @@ func main() {
 	}
 	reg := newRegistry(client, *logDir, catalog)
 
-	podListeners, err := listenInNetns(*netns, []string{*healthAddr, *metricsAddr, *rpcAddr})
+	netnsAddrs := []string{*healthAddr, *metricsAddr, *rpcAddr}
+	if *promAddr != "" {
+		netnsAddrs = append(netnsAddrs, *promAddr)
+	}
+	podListeners, err := listenInNetns(*netns, netnsAddrs)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -61,6 +70,14 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	handlers := []http.Handler{reg.healthHandler(), reg.metricsHandler(), reg.rpcHandler()}
+	if *promAddr != "" {
+		upstream, err := url.Parse(*promUpstream)
+		if err != nil {
+			log.Fatalf("--prometheus-upstream: %v", err)
+		}
+		// Accepted in the pod netns, dialed from the root namespace where Prometheus listens.
+		handlers = append(handlers, httputil.NewSingleHostReverseProxy(upstream))
+	}
 	servers := []*http.Server{}
 	serve := func(l net.Listener, h http.Handler) {
 		s := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
@@ -78,6 +95,9 @@ func main() {
 	log.Printf("nodesim serving pods from %s, control on %s", *netns, *control)
 
 	go reg.run(ctx)
+	if *fileSD != "" {
+		go reg.writeFileSD(ctx, *fileSD)
+	}
 	<-ctx.Done()
 	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -47,10 +47,12 @@ type registry struct {
 	client  dynamic.Interface
 	logDir  string
 	catalog imageCatalog
+	// Prometheus scrape targets by pod UID (see filesd.go).
+	targets map[types.UID]scrapeTarget
 }
 
 func newRegistry(client dynamic.Interface, logDir string, catalog imageCatalog) *registry {
-	return &registry{byIP: map[string]*simPod{}, byUID: map[types.UID]*simPod{}, client: client, logDir: logDir, catalog: catalog}
+	return &registry{byIP: map[string]*simPod{}, byUID: map[types.UID]*simPod{}, client: client, logDir: logDir, catalog: catalog, targets: map[types.UID]scrapeTarget{}}
 }
 
 func (r *registry) lookup(ip string) (*simPod, bool) {
@@ -123,6 +125,11 @@ func (r *registry) observe(ctx context.Context, obj any) {
 	if p.ip != "" {
 		r.byIP[p.ip] = p
 	}
+	if target, ok := scrapeTargetOf(pod); ok {
+		r.targets[pod.UID] = target
+	} else {
+		delete(r.targets, pod.UID)
+	}
 	p.metrics.mu.Lock()
 	// Counters keep the old rates up to now; the new behaviour applies from here on.
 	p.metrics.advance(time.Now(), p.behaviour)
@@ -150,6 +157,7 @@ func (r *registry) forget(obj any) {
 		return
 	}
 	r.mu.Lock()
+	delete(r.targets, pod.UID)
 	p, known := r.byUID[pod.UID]
 	if known {
 		delete(r.byUID, pod.UID)

@@ -63,7 +63,20 @@ pub struct Args {
     /// Apply even while a canary release is in progress (it resets the canary).
     #[arg(long)]
     pub force: bool,
+
+    /// Do not run the validation gates after the rollout.
+    #[arg(long)]
+    pub no_validate: bool,
+
+    #[command(
+        flatten,
+        next_help_heading = "Validation after the rollout (see `validate --help`)"
+    )]
+    pub validate: crate::cmd::validate::Args,
 }
+
+/// Fresh pods have no usage data or scrapes yet: after a rollout the gates get this long to pass.
+const DEFAULT_GATE_WAIT: Duration = Duration::from_secs(120);
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -72,6 +85,8 @@ pub struct DeployReport {
     pub dry_run: bool,
     pub applied: Vec<ApplyResult>,
     pub rollouts: Vec<DeploymentRollout>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub validation: Option<crate::validate::Report>,
 }
 
 #[derive(Debug, Serialize)]
@@ -131,6 +146,10 @@ pub fn render_table(report: &DeployReport) -> String {
     }
     if !report.rollouts.is_empty() {
         text.push('\n');
+    }
+    if let Some(validation) = &report.validation {
+        text.push('\n');
+        text.push_str(&crate::validate::render_table(validation));
     }
     text
 }
@@ -285,6 +304,10 @@ pub async fn wait_for_rollout(
 pub async fn run(global: &GlobalOptions, args: Args) -> anyhow::Result<ExitStatus> {
     let namespace = global.namespace.clone();
     let manifests = load(&args, &namespace)?;
+    if !args.no_validate {
+        args.validate.expectations()?;
+        args.validate.selected_gates()?;
+    }
     let kube = global.client().await?;
     let dry_run = args.dry_run == DryRun::Server;
     if !args.force {
@@ -296,6 +319,7 @@ pub async fn run(global: &GlobalOptions, args: Args) -> anyhow::Result<ExitStatu
         dry_run,
         applied,
         rollouts: Vec::new(),
+        validation: None,
     };
     if !dry_run {
         let deployments: Vec<String> = manifests
@@ -309,14 +333,20 @@ pub async fn run(global: &GlobalOptions, args: Args) -> anyhow::Result<ExitStatu
                 .push(wait_for_rollout(&kube, &namespace, &name, args.timeout).await?);
         }
     }
-    output::print(global.output, &report, render_table)?;
     let failed = report
         .rollouts
         .iter()
         .any(|r| matches!(r.state, RolloutState::Failed(_)));
-    Ok(if failed {
-        ExitStatus::Failed
-    } else {
-        ExitStatus::Success
+    if !dry_run && !failed && !args.no_validate {
+        let wait = args.validate.wait.unwrap_or(DEFAULT_GATE_WAIT);
+        report.validation = Some(
+            crate::cmd::validate::run_gates(&namespace, &kube, &args.validate, Some(wait)).await?,
+        );
+    }
+    output::print(global.output, &report, render_table)?;
+    Ok(match &report.validation {
+        _ if failed => ExitStatus::Failed,
+        Some(validation) => validation.exit_status(),
+        None => ExitStatus::Success,
     })
 }

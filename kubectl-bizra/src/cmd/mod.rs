@@ -9,7 +9,7 @@ use crate::exit_code::ExitStatus;
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     match cli.command {
-        Command::Deploy(args) => deploy::run(&cli.global, args).await,
+        Command::Deploy(args) => deploy::run(&cli.global, *args).await,
         Command::Validate(args) => validate::run(&cli.global, *args).await,
         Command::Version(args) => version::run(&cli.global, args).await,
     }

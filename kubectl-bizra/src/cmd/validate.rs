@@ -14,6 +14,8 @@ use crate::validate::config::Expectations;
 use crate::validate::{GateId, Report, Status, gates, render_table};
 
 #[derive(Debug, Clone, Default, clap::Args)]
+// Flattened into `deploy` too: no argument group of its own, whose name would clash there.
+#[group(skip)]
 pub struct Args {
     /// YAML file of expectations (see README); flags override it.
     #[arg(long, value_name = "FILE")]
@@ -160,12 +162,13 @@ pub async fn check(
     Ok(Report::new(namespace, &expectations.deployment, results))
 }
 
-/// Runs the gates, re-checking until they pass when `wait` is given, and prints the report.
-pub async fn validate(
-    global: &GlobalOptions,
+/// Runs the gates, re-checking until they pass while `wait` allows, with progress on stderr.
+pub async fn run_gates(
+    namespace: &str,
     kube: &KubeClient,
     args: &Args,
-) -> anyhow::Result<ExitStatus> {
+    wait: Option<Duration>,
+) -> anyhow::Result<Report> {
     let expectations = args.expectations()?;
     let gates = args.selected_gates()?;
     let prometheus = match args.prometheus_target() {
@@ -174,17 +177,10 @@ pub async fn validate(
         }
         None => None,
     };
-    let deadline = args.wait.map(|w| tokio::time::Instant::now() + w);
+    let deadline = wait.map(|w| tokio::time::Instant::now() + w);
     let mut last_progress = String::new();
-    let report = loop {
-        let report = check(
-            kube,
-            &global.namespace,
-            &expectations,
-            &gates,
-            prometheus.as_ref(),
-        )
-        .await?;
+    loop {
+        let report = check(kube, namespace, &expectations, &gates, prometheus.as_ref()).await?;
         let done = report.status == Status::Pass;
         match deadline {
             Some(deadline) if !done && tokio::time::Instant::now() < deadline => {
@@ -201,11 +197,9 @@ pub async fn validate(
                 }
                 tokio::time::sleep(Duration::from_secs(5)).await;
             }
-            _ => break report,
+            _ => return Ok(report),
         }
-    };
-    output::print(global.output, &report, render_table)?;
-    Ok(report.exit_status())
+    }
 }
 
 pub async fn run(global: &GlobalOptions, args: Args) -> anyhow::Result<ExitStatus> {
@@ -213,5 +207,7 @@ pub async fn run(global: &GlobalOptions, args: Args) -> anyhow::Result<ExitStatu
     args.expectations()?;
     args.selected_gates()?;
     let kube = global.client().await?;
-    validate(global, &kube, &args).await
+    let report = run_gates(&global.namespace, &kube, &args, args.wait).await?;
+    output::print(global.output, &report, render_table)?;
+    Ok(report.exit_status())
 }

@@ -165,6 +165,12 @@ fn pod_names(pods: &Fetch<Vec<Pod>>) -> Vec<String> {
         .collect()
 }
 
+/// A pod name as a literal inside a PromQL regex string: names are DNS subdomains, so only the
+/// dot needs escaping, and PromQL strings spell a regex backslash as `\\`.
+pub fn promql_regex_literal(name: &str) -> String {
+    name.replace('.', "\\\\.")
+}
+
 pub struct Collector<'a> {
     pub kube: &'a KubeClient,
     pub namespace: &'a str,
@@ -425,7 +431,7 @@ impl Collector<'_> {
         let ns = self.namespace;
         let pod_regex = pods
             .iter()
-            .map(|p| regex::escape(p))
+            .map(|p| promql_regex_literal(p))
             .collect::<Vec<_>>()
             .join("|");
         let selector = format!("namespace=\"{ns}\",pod=~\"{pod_regex}\"");
@@ -456,5 +462,19 @@ impl Collector<'_> {
             poi_generate,
             poi_verify,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::promql_regex_literal;
+
+    #[test]
+    fn pod_names_become_promql_regex_literals() {
+        assert_eq!(
+            promql_regex_literal("bizra-apex-86cc-x1"),
+            "bizra-apex-86cc-x1"
+        );
+        assert_eq!(promql_regex_literal("a.b"), "a\\\\.b");
     }
 }

@@ -34,3 +34,21 @@ fn deploy_skips_optional_kinds_whose_crd_is_absent() {
         }
     }
 }
+
+#[test]
+#[ignore = "needs the local cluster without optional CRDs; run by tests/run.sh"]
+fn validate_reports_an_absent_service_monitor_crd_as_such() {
+    let ns = TestNamespace::new("bare-validate");
+    let (code, report) =
+        bizra_json(&["deploy", "-n", &ns.name, "--no-validate", "--timeout", "2m"]);
+    assert_eq!(code, 0, "{report}");
+    let (code, report) = bizra_json(&["validate", "-n", &ns.name, "--gate", "prometheus-scraping"]);
+    assert_eq!(code, 1, "{report}");
+    let scraping = gate(&report, "prometheus-scraping");
+    assert_eq!(scraping["status"], "fail");
+    let message = scraping["message"].as_str().unwrap_or("");
+    assert!(
+        message.contains("ServiceMonitor CRD") && message.contains("not served"),
+        "{message}"
+    );
+}

@@ -187,3 +187,51 @@ pub fn actions(report: &serde_json::Value) -> std::collections::BTreeMap<String,
         })
         .collect()
 }
+
+/// A namespace with the bizra-apex manifests deployed and rolled out (gates not run).
+pub fn deployed(prefix: &str) -> TestNamespace {
+    let ns = TestNamespace::new(prefix);
+    let (code, report) =
+        bizra_json(&["deploy", "-n", &ns.name, "--no-validate", "--timeout", "3m"]);
+    assert_eq!(code, 0, "deploy into {}: {report}", ns.name);
+    ns
+}
+
+/// The names of the stable pods of a deployed namespace.
+pub fn stable_pods(namespace: &str) -> Vec<String> {
+    kubectl_ok(&[
+        "get",
+        "pods",
+        "-n",
+        namespace,
+        "-l",
+        "app=bizra-apex,track=stable",
+        "-o",
+        "jsonpath={.items[*].metadata.name}",
+    ])
+    .split_whitespace()
+    .map(str::to_owned)
+    .collect()
+}
+
+/// The result of one gate in a validation report.
+pub fn gate<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["gates"]
+        .as_array()
+        .expect("gates")
+        .iter()
+        .find(|g| g["gate"] == name)
+        .unwrap_or_else(|| panic!("no gate {name} in {report}"))
+}
+
+/// Pods named in a gate's detail.
+pub fn gate_pods(gate: &serde_json::Value) -> Vec<String> {
+    gate["pods"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| p["pod"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
+
+pub const PROMETHEUS_URL: &str = "http://127.0.0.1:9090";

@@ -1,0 +1,575 @@
+use std::time::Duration;
+
+use crate::support::*;
+
+fn validate(ns: &str, extra: &[&str]) -> (i32, serde_json::Value) {
+    let mut args = vec!["validate", "-n", ns];
+    args.extend(extra);
+    bizra_json(&args)
+}
+
+/// Validates one gate until `done` says its result is the expected one (metrics-server and
+/// Prometheus see changes with a delay).
+fn until_gate(
+    ns: &str,
+    gate_name: &str,
+    extra: &[&str],
+    timeout: Duration,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> (i32, serde_json::Value) {
+    let mut args = vec!["--gate", gate_name];
+    args.extend(extra);
+    eventually(&format!("gate {gate_name} in {ns}"), timeout, || {
+        let (code, report) = validate(ns, &args);
+        done(gate(&report, gate_name)).then_some((code, report))
+    })
+}
+
+#[test]
+#[ignore = "needs the local cluster; run by tests/run.sh"]
+fn every_gate_passes_on_a_healthy_deployment() {
+    let ns = deployed("validate-healthy");
+    let (code, report) = validate(
+        &ns.name,
+        &["--prometheus-url", PROMETHEUS_URL, "--wait", "3m"],
+    );
+    assert_eq!(code, 0, "{report:#}");
+    for g in report["gates"].as_array().expect("gates") {
+        assert_eq!(g["status"], "pass", "{g}");
+    }
+    assert_eq!(report["kind"], "ValidationReport");
+}
+
+#[test]
+#[ignore = "needs the local cluster; run by tests/run.sh"]
+fn prometheus_is_also_reached_through_the_apiserver_service_proxy() {
+    let ns = deployed("validate-promsvc");
+    let (code, report) = until_gate(
+        &ns.name,
+        "sla",
+        &["--prometheus-service", "monitoring/prometheus:9090"],
+        Duration::from_secs(120),
+        |g| g["status"] == "pass",
+    );
+    assert_eq!(code, 0, "{report:#}");
+}
+
+#[test]
+#[ignore = "needs the local cluster; run by tests/run.sh"]
+fn an_unready_pod_fails_pod_health_and_service_connectivity() {
+    let ns = deployed("validate-unready");
+    let pod = &stable_pods(&ns.name)[0];
+    kubectl_ok(&[
+        "annotate",
+        "pod",
+        pod,
+        "-n",
+        &ns.name,
+        "sim.bizra.dev/ready=false",
+    ]);
+    let (code, report) = until_gate(
+        &ns.name,
+        "service-connectivity",
+        &[],
+        Duration::from_secs(60),
+        |g| g["status"] == "fail",
+    );
+    assert_eq!(code, 1);
+    assert_eq!(
+        gate_pods(gate(&report, "service-connectivity")),
+        [pod.clone()]
+    );
+    let (code, report) = validate(&ns.name, &["--gate", "pod-health"]);
+    assert_eq!(code, 1);
+    let health = gate(&report, "pod-health");
+    assert_eq!(health["status"], "fail");
+    assert!(
+        health["pods"]
+            .as_array()
+            .expect("pods")
+            .iter()
+            .any(|p| p["pod"] == pod.as_str() && p["message"] == "not Ready"),
+        "{health}"
+    );
+}
+
+#[test]
+#[ignore = "needs the local cluster; run by tests/run.sh"]
+fn a_restart_fails_pod_health() {
+    let ns = deployed("validate-restart");
+    let pod = &stable_pods(&ns.name)[1];
+    kubectl_ok(&[
+        "annotate",
+        "pod",
+        pod,
+        "-n",
+        &ns.name,
+        "sim.bizra.dev/restarts=1",
+    ]);
+    let (code, report) = until_gate(&ns.name, "pod-health", &[], Duration::from_secs(60), |g| {
+        g["status"] == "fail"
+    });
+    assert_eq!(code, 1);
+    let health = gate(&report, "pod-health");
+    assert_eq!(gate_pods(health), [pod.clone()], "{health}");
+    assert_eq!(health["pods"][0]["message"], "1 restarts");
+}
+
+#[test]
+#[ignore = "needs the local cluster; run by tests/run.sh"]
+fn a_pod_missing_a_metric_family_is_named() {
+    let ns = deployed("validate-family");
+    let pod = &stable_pods(&ns.name)[2];
+    kubectl_ok(&[
+        "annotate",
+        "pod",
+        pod,
+        "-n",
+        &ns.name,
+        "sim.bizra.dev/drop-metrics=bizra_poi_verify_seconds",
+    ]);
+    let (code, report) = until_gate(
+        &ns.name,
+        "metrics-endpoint",
+        &[],
+        Duration::from_secs(30),
+        |g| g["status"] == "fail",
+    );
+    assert_eq!(code, 1);
+    let metrics = gate(&report, "metrics-endpoint");
+    assert_eq!(gate_pods(metrics), [pod.clone()]);
+    assert_eq!(
+        metrics["pods"][0]["message"],
+        "missing bizra_poi_verify_seconds"
+    );
+}
+
+#[test]
+#[ignore = "needs the local cluster; run by tests/run.sh"]
+fn a_wrong_service_monitor_fails_prometheus_scraping() {
+    let ns = deployed("validate-sm");
+    kubectl_ok(&[
+        "patch",
+        "servicemonitor",
+        "bizra-rust",
+        "-n",
+        &ns.name,
+        "--type=json",
+        "-p",
+        r#"[{"op":"replace","path":"/spec/endpoints/0/interval","value":"30s"}]"#,
+    ]);
+    let (code, report) = validate(&ns.name, &["--gate", "prometheus-scraping"]);
+    assert_eq!(code, 1);
+    let scraping = gate(&report, "prometheus-scraping");
+    assert!(
+        scraping["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("interval is 30s, expected 5s"),
+        "{scraping}"
+    );
+}
+
+#[test]
+#[ignore = "needs the local cluster; run by tests/run.sh"]
+fn every_pod_is_an_up_target_in_prometheus() {
+    let ns = deployed("validate-up");
+    let (code, report) = until_gate(
+        &ns.name,
+        "prometheus-scraping",
+        &["--prometheus-url", PROMETHEUS_URL],
+        Duration::from_secs(90),
+        |g| g["status"] == "pass",
+    );
+    assert_eq!(code, 0);
+    assert_eq!(gate(&report, "prometheus-scraping")["observed"], "3/3 up");
+}
+
+#[test]
+#[ignore = "needs the local cluster; run by tests/run.sh"]
+fn usage_over_a_limit_fails_resource_usage() {
+    let ns = deployed("validate-usage");
+    let (_, report) = until_gate(
+        &ns.name,
+        "resource-usage",
+        &[],
+        Duration::from_secs(120),
+        |g| g["status"] == "pass",
+    );
+    assert_eq!(gate(&report, "resource-usage")["status"], "pass");
+    let pod = &stable_pods(&ns.name)[0];
+    kubectl_ok(&[
+        "annotate",
+        "pod",
+        pod,
+        "-n",
+        &ns.name,
+        "kwok.x-k8s.io/usage-memory=3Gi",
+    ]);
+    let (code, report) = until_gate(
+        &ns.name,
+        "resource-usage",
+        &[],
+        Duration::from_secs(120),
+        |g| g["status"] == "fail",
+    );
+    assert_eq!(code, 1);
+    let usage = gate(&report, "resource-usage");
+    assert_eq!(gate_pods(usage), [pod.clone()]);
+    assert!(
+        usage["pods"][0]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("memory"),
+        "{usage}"
+    );
+}
+
+#[test]
+#[ignore = "needs the local cluster; run by tests/run.sh"]
+fn an_error_line_within_the_window_fails_but_an_older_one_does_not() {
+    let ns = deployed("validate-logs");
+    let pods = stable_pods(&ns.name);
+    let old = jiff_like_rfc3339(std::time::SystemTime::now() - Duration::from_secs(600));
+    kubectl_ok(&[
+        "annotate",
+        "pod",
+        &pods[0],
+        "-n",
+        &ns.name,
+        "sim.bizra.dev/log-line=ERROR consensus: fork detected at height 12",
+    ]);
+    kubectl_ok(&[
+        "annotate",
+        "pod",
+        &pods[1],
+        "-n",
+        &ns.name,
+        "sim.bizra.dev/log-line=ERROR consensus: old trouble",
+        &format!("sim.bizra.dev/log-at={old}"),
+    ]);
+    let (code, report) = until_gate(&ns.name, "error-logs", &[], Duration::from_secs(30), |g| {
+        g["status"] == "fail"
+    });
+    assert_eq!(code, 1);
+    let logs = gate(&report, "error-logs");
+    assert_eq!(
+        gate_pods(logs),
+        [pods[0].clone()],
+        "only the recent error counts: {logs}"
+    );
+    assert_eq!(
+        logs["pods"][0]["message"],
+        "1 matching lines: \"ERROR consensus: fork detected at height 12\""
+    );
+    // The older line is in the pod's log, just outside the window.
+    assert!(kubectl_ok(&["logs", "-n", &ns.name, &pods[1]]).contains("old trouble"));
+}
+
+/// RFC 3339 in UTC for a system time, without pulling in a date crate for tests.
+fn jiff_like_rfc3339(time: std::time::SystemTime) -> String {
+    let out = std::process::Command::new("date")
+        .args([
+            "-u",
+            "-d",
+            &format!(
+                "@{}",
+                time.duration_since(std::time::UNIX_EPOCH)
+                    .expect("after epoch")
+                    .as_secs()
+            ),
+            "+%Y-%m-%dT%H:%M:%SZ",
+        ])
+        .output()
+        .expect("date runs");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+#[ignore = "needs the local cluster; run by tests/run.sh"]
+fn a_wrong_config_map_value_fails_environment() {
+    let ns = deployed("validate-env");
+    kubectl_ok(&[
+        "patch",
+        "configmap",
+        "bizra-config",
+        "-n",
+        &ns.name,
+        "--type=merge",
+        "-p",
+        r#"{"data":{"BIZRA_USE_RUST":"false"}}"#,
+    ]);
+    let (code, report) = validate(&ns.name, &["--gate", "environment"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        gate(&report, "environment")["message"],
+        "BIZRA_USE_RUST=false, expected true"
+    );
+}
+
+#[test]
+#[ignore = "needs the local cluster; run by tests/run.sh"]
+fn a_root_container_fails_security() {
+    let ns = deployed("validate-root");
+    kubectl_ok(&[
+        "patch",
+        "deployment",
+        "bizra-apex",
+        "-n",
+        &ns.name,
+        "--type=json",
+        "-p",
+        r#"[{"op":"replace","path":"/spec/template/spec/securityContext/runAsUser","value":0}]"#,
+    ]);
+    let (code, report) = validate(&ns.name, &["--gate", "security"]);
+    assert_eq!(code, 1);
+    let security = gate(&report, "security");
+    assert!(
+        security["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("runAsUser is 0 (root), set on the pod [nonRoot]"),
+        "{security}"
+    );
+}
+
+#[test]
+#[ignore = "needs the local cluster; run by tests/run.sh"]
+fn a_breached_sla_fails_and_no_data_is_inconclusive() {
+    let ns = deployed("validate-sla");
+    let (code, report) = validate(
+        &ns.name,
+        &["--gate", "sla", "--prometheus-url", PROMETHEUS_URL],
+    );
+    // Right after the rollout Prometheus may have no rate yet: never a pass without data.
+    let first = gate(&report, "sla");
+    assert!(
+        first["status"] == "pass" || (first["status"] == "inconclusive" && code == 3),
+        "{first}"
+    );
+    for pod in stable_pods(&ns.name) {
+        kubectl_ok(&[
+            "annotate",
+            "pod",
+            &pod,
+            "-n",
+            &ns.name,
+            "sim.bizra.dev/finality-ms=3",
+        ]);
+    }
+    let (code, report) = until_gate(
+        &ns.name,
+        "sla",
+        &["--prometheus-url", PROMETHEUS_URL],
+        Duration::from_secs(150),
+        |g| g["status"] == "fail",
+    );
+    assert_eq!(code, 1);
+    assert!(
+        gate(&report, "sla")["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("finality p99"),
+        "{report}"
+    );
+}
+
+#[test]
+#[ignore = "needs the local cluster; run by tests/run.sh"]
+fn the_viewer_role_from_the_manifests_suffices() {
+    let ns = deployed("validate-rbac");
+    let roles = repo_root().join("manifests/rbac/roles.yaml");
+    kubectl_ok(&[
+        "apply",
+        "--server-side",
+        "-f",
+        roles.to_str().expect("path"),
+    ]);
+    kubectl_ok(&["create", "serviceaccount", "bizra-validate", "-n", &ns.name]);
+    kubectl_ok(&[
+        "create",
+        "rolebinding",
+        "bizra-validate",
+        "-n",
+        &ns.name,
+        "--clusterrole=bizra-viewer",
+        &format!("--serviceaccount={}:bizra-validate", ns.name),
+    ]);
+    let token = kubectl_ok(&[
+        "create",
+        "token",
+        "bizra-validate",
+        "-n",
+        &ns.name,
+        "--duration=30m",
+    ]);
+    let admin = kubeconfig();
+    let server = kubectl_ok(&[
+        "config",
+        "view",
+        "--minify",
+        "-o",
+        "jsonpath={.clusters[0].cluster.server}",
+    ]);
+    let ca = kubectl_ok(&[
+        "config",
+        "view",
+        "--minify",
+        "--raw",
+        "-o",
+        "jsonpath={.clusters[0].cluster.certificate-authority}",
+    ]);
+    let limited = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("viewer-{}.kubeconfig", ns.name));
+    std::fs::write(
+        &limited,
+        format!("apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: {server}, certificate-authority: {ca}}}}}]\nusers: [{{name: viewer, user: {{token: {}}}}}]\ncontexts: [{{name: viewer, context: {{cluster: c, user: viewer, namespace: {}}}}}]\ncurrent-context: viewer\n", token.trim(), ns.name),
+    )
+    .expect("write kubeconfig");
+    assert!(admin.exists());
+
+    let run = |kubeconfig: &std::path::Path| {
+        let out = command(env!("CARGO_BIN_EXE_kubectl-bizra"))
+            .args([
+                "validate",
+                "-n",
+                &ns.name,
+                "-o",
+                "json",
+                "--kubeconfig",
+                kubeconfig.to_str().expect("path"),
+                "--prometheus-url",
+                PROMETHEUS_URL,
+                "--wait",
+                "2m",
+            ])
+            .output()
+            .expect("runs");
+        let report: serde_json::Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&out)));
+        (out.status.code(), report)
+    };
+    let (code, report) = run(&limited);
+    for g in report["gates"].as_array().expect("gates") {
+        assert!(
+            !g.to_string().to_lowercase().contains("forbidden"),
+            "the viewer role lacks a permission: {g}"
+        );
+    }
+    assert_eq!(code, Some(0), "{report:#}");
+
+    // Take one verb away: reading logs. That gate can no longer decide; nothing else changes.
+    kubectl_ok(&[
+        "create",
+        "role",
+        "no-logs",
+        "-n",
+        &ns.name,
+        "--verb=get",
+        "--resource=pods",
+    ]);
+    kubectl_ok(&["delete", "rolebinding", "bizra-validate", "-n", &ns.name]);
+    let rules = r#"[{"apiGroups":["apps"],"resources":["deployments","replicasets"],"verbs":["get","list","watch"]},{"apiGroups":[""],"resources":["pods","services","configmaps"],"verbs":["get","list"]},{"apiGroups":[""],"resources":["pods/proxy"],"verbs":["get"]},{"apiGroups":["discovery.k8s.io"],"resources":["endpointslices"],"verbs":["list"]},{"apiGroups":["metrics.k8s.io"],"resources":["pods"],"verbs":["get","list"]},{"apiGroups":["monitoring.coreos.com"],"resources":["servicemonitors"],"verbs":["get"]}]"#;
+    kubectl_ok(&[
+        "patch",
+        "role",
+        "no-logs",
+        "-n",
+        &ns.name,
+        "--type=json",
+        "-p",
+        &format!(r#"[{{"op":"replace","path":"/rules","value":{rules}}}]"#),
+    ]);
+    kubectl_ok(&[
+        "create",
+        "rolebinding",
+        "bizra-validate-nologs",
+        "-n",
+        &ns.name,
+        "--role=no-logs",
+        &format!("--serviceaccount={}:bizra-validate", ns.name),
+    ]);
+    let (code, report) = eventually(
+        "the narrower role to apply",
+        Duration::from_secs(30),
+        || {
+            let (code, report) = run(&limited);
+            (gate(&report, "error-logs")["status"] == "inconclusive").then_some((code, report))
+        },
+    );
+    assert_eq!(code, Some(3), "{report:#}");
+    assert!(
+        gate(&report, "error-logs")["pods"][0]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("forbidden"),
+        "{report}"
+    );
+    assert_eq!(gate(&report, "pod-health")["status"], "pass");
+}
+
+#[test]
+#[ignore = "needs the local cluster; run by tests/run.sh"]
+fn bad_input_gets_a_clear_message_and_the_right_exit_code() {
+    let ns = deployed("validate-input");
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let malformed = dir.join("malformed.kubeconfig");
+    std::fs::write(&malformed, "clusters: [oops\n").expect("write");
+    let unreachable = dir.join("unreachable.kubeconfig");
+    std::fs::write(&unreachable, "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\nusers: [{name: u, user: {token: x}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n").expect("write");
+    let bad_config = dir.join("bad-validate-config.yaml");
+    std::fs::write(&bad_config, "replica: 3\n").expect("write");
+    let malformed = malformed.display().to_string();
+    let unreachable = unreachable.display().to_string();
+    let bad_config = bad_config.display().to_string();
+    for (args, code, expected) in [
+        (
+            vec!["validate", "--context", "no-such-context"],
+            2,
+            "no-such-context",
+        ),
+        (
+            vec!["validate", "--kubeconfig", &malformed],
+            2,
+            "cannot use the kubeconfig file",
+        ),
+        (
+            vec!["validate", "--kubeconfig", &unreachable],
+            4,
+            "cannot reach the cluster at https://127.0.0.1:1",
+        ),
+        (
+            vec!["validate", "-n", "no-such-namespace"],
+            1,
+            "namespace \\\"no-such-namespace\\\" does not exist",
+        ),
+        (
+            vec!["validate", "-n", &ns.name, "--deployment", "nope"],
+            1,
+            "Deployment \\\"nope\\\" does not exist",
+        ),
+        (
+            vec!["validate", "--config", &bad_config],
+            2,
+            "invalid config file",
+        ),
+        (
+            vec!["validate", "--gate", "pod-health", "--skip", "pod-health"],
+            2,
+            "leave no gate to run",
+        ),
+        (
+            vec!["validate", "--prometheus-url", "ftp://x"],
+            2,
+            "invalid Prometheus URL",
+        ),
+    ] {
+        let mut all = args.clone();
+        all.extend(["-o", "json"]);
+        let out = bizra(&all);
+        let text = format!("{}{}", stdout(&out), stderr(&out));
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {text}");
+        assert!(text.contains(expected), "{args:?}: {text}");
+        assert!(!text.contains("panicked"), "{args:?}: {text}");
+    }
+}

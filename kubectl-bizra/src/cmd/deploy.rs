@@ -337,7 +337,17 @@ pub async fn run(global: &GlobalOptions, args: Args) -> anyhow::Result<ExitStatu
         .rollouts
         .iter()
         .any(|r| matches!(r.state, RolloutState::Failed(_)));
-    if !dry_run && !failed && !args.no_validate {
+    // The gates judge one Deployment; a manifest set without it (RBAC alone, say) has nothing to
+    // validate.
+    let validated = args
+        .validate
+        .deployment
+        .clone()
+        .unwrap_or_else(|| crate::validate::config::Expectations::default().deployment);
+    let applies_validated = manifests
+        .iter()
+        .any(|m| m.kind() == "Deployment" && m.name() == validated);
+    if !dry_run && !failed && !args.no_validate && applies_validated {
         let wait = args.validate.wait.unwrap_or(DEFAULT_GATE_WAIT);
         report.validation = Some(
             crate::cmd::validate::run_gates(&namespace, &kube, &args.validate, Some(wait)).await?,

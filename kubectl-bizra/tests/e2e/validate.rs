@@ -77,7 +77,7 @@ fn an_unready_pod_fails_pod_health_and_service_connectivity() {
     assert_eq!(code, 1);
     assert_eq!(
         gate_pods(gate(&report, "service-connectivity")),
-        [pod.clone()]
+        std::slice::from_ref(pod)
     );
     let (code, report) = validate(&ns.name, &["--gate", "pod-health"]);
     assert_eq!(code, 1);
@@ -111,7 +111,7 @@ fn a_restart_fails_pod_health() {
     });
     assert_eq!(code, 1);
     let health = gate(&report, "pod-health");
-    assert_eq!(gate_pods(health), [pod.clone()], "{health}");
+    assert_eq!(gate_pods(health), std::slice::from_ref(pod), "{health}");
     assert_eq!(health["pods"][0]["message"], "1 restarts");
 }
 
@@ -137,7 +137,7 @@ fn a_pod_missing_a_metric_family_is_named() {
     );
     assert_eq!(code, 1);
     let metrics = gate(&report, "metrics-endpoint");
-    assert_eq!(gate_pods(metrics), [pod.clone()]);
+    assert_eq!(gate_pods(metrics), std::slice::from_ref(pod));
     assert_eq!(
         metrics["pods"][0]["message"],
         "missing bizra_poi_verify_seconds"
@@ -215,7 +215,7 @@ fn usage_over_a_limit_fails_resource_usage() {
     );
     assert_eq!(code, 1);
     let usage = gate(&report, "resource-usage");
-    assert_eq!(gate_pods(usage), [pod.clone()]);
+    assert_eq!(gate_pods(usage), std::slice::from_ref(pod));
     assert!(
         usage["pods"][0]["message"]
             .as_str()

@@ -305,3 +305,42 @@ mod tests {
         assert_eq!(report.exit_status(), ExitStatus::Failed);
     }
 }
+
+#[cfg(test)]
+mod snapshot_tests {
+    use super::collect::Fetch;
+    use super::config::Expectations;
+    use super::gates::fixtures::{edit, healthy};
+    use super::*;
+
+    fn report(snapshot: &collect::Snapshot) -> Report {
+        let expectations = Expectations::default();
+        let gates = GateId::ALL.iter().map(|g| gates::evaluate(*g, snapshot, &expectations)).collect();
+        Report::new("testnet", "bizra-apex", gates)
+    }
+
+    fn failing() -> collect::Snapshot {
+        let mut snapshot = healthy();
+        if let Fetch::Ok(pods) = &mut snapshot.pods {
+            edit(&mut pods[1], |p| p["status"]["containerStatuses"][0]["restartCount"] = 3.into());
+        }
+        snapshot.logs.insert("bizra-apex-abc-3".into(), Fetch::Ok("INFO ok\nERROR consensus: fork detected\n".into()));
+        snapshot.service_monitor = Fetch::NotServed("the ServiceMonitor CRD (monitoring.coreos.com/v1) is not served by this cluster".into());
+        snapshot
+    }
+
+    #[test]
+    fn table_of_a_healthy_deployment() {
+        insta::assert_snapshot!(render_table(&report(&healthy())));
+    }
+
+    #[test]
+    fn table_with_failures_and_pod_evidence() {
+        insta::assert_snapshot!(render_table(&report(&failing())));
+    }
+
+    #[test]
+    fn json_schema_of_a_report() {
+        insta::assert_json_snapshot!(report(&failing()));
+    }
+}

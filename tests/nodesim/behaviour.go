@@ -31,6 +31,10 @@ const (
 	annLogLine = annotationPrefix + "log-line"
 	// RFC 3339 time stamped on that line instead of now, to place it in the past.
 	annLogAt = annotationPrefix + "log-at"
+	// "true": /metrics answers with text that is not valid Prometheus exposition.
+	annMetricsMalformed = annotationPrefix + "metrics-malformed"
+	// Megabytes of INFO lines appended to the log once each time the value changes.
+	annLogFloodMiB = annotationPrefix + "log-flood-mib"
 	// Restart count reported for every container, with the last termination's reason.
 	annRestarts          = annotationPrefix + "restarts"
 	annTerminationReason = annotationPrefix + "termination-reason"
@@ -49,6 +53,8 @@ type Behaviour struct {
 	Finality          time.Duration
 	PoIGenerateRate   float64
 	PoIVerifyRate     float64
+	MetricsMalformed  bool
+	LogFloodMiB       int
 	LogLine           string
 	LogAt             time.Time
 	Restarts          int32
@@ -85,6 +91,10 @@ func parseBehaviour(annotations map[string]string) Behaviour {
 	b.Finality = millis(annotations[annFinalityMs], b.Finality)
 	b.PoIGenerateRate = floatOr(annotations[annPoIGenerateRate], b.PoIGenerateRate)
 	b.PoIVerifyRate = floatOr(annotations[annPoIVerifyRate], b.PoIVerifyRate)
+	b.MetricsMalformed = annotations[annMetricsMalformed] == "true"
+	if n, err := strconv.Atoi(annotations[annLogFloodMiB]); err == nil && n > 0 {
+		b.LogFloodMiB = n
+	}
 	b.LogLine = annotations[annLogLine]
 	if at, err := time.Parse(time.RFC3339, annotations[annLogAt]); err == nil {
 		b.LogAt = at

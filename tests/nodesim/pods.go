@@ -38,6 +38,7 @@ type simPod struct {
 	metrics         *podMetrics
 	log             *criLog
 	loggedLine      string
+	floodedMiB      int
 }
 
 type registry struct {
@@ -147,6 +148,10 @@ func (r *registry) observe(ctx context.Context, obj any) {
 		}
 		p.log.write(at, behaviour.LogLine)
 		p.loggedLine = behaviour.LogLine
+	}
+	if p.log != nil && behaviour.LogFloodMiB > 0 && behaviour.LogFloodMiB != p.floodedMiB {
+		p.log.flood(time.Now(), behaviour.LogFloodMiB)
+		p.floodedMiB = behaviour.LogFloodMiB
 	}
 	r.reflectStatus(ctx, pod, behaviour)
 }

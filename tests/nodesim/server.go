@@ -54,6 +54,11 @@ func (r *registry) metricsHandler() http.Handler {
 		}
 		p, b := r.podFor(req)
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		if b.MetricsMalformed {
+			fmt.Fprintln(w, "# TYPE bizra_finality_check_seconds histogram")
+			fmt.Fprintln(w, "bizra_finality_check_seconds_bucket{le=\"0.001\" 12")
+			return
+		}
 		if p == nil {
 			newPodMetrics(time.Now()).write(w, time.Now(), b, nodeInfo{version: "unknown"})
 			return

@@ -72,6 +72,14 @@ struct PodMetricsList {
     items: Vec<PodMetrics>,
 }
 
+/// A pod's recent log, at most `logs.maxBytes` of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PodLog {
+    pub text: String,
+    /// The log held more than was read; lines past the cut were not seen.
+    pub truncated: bool,
+}
+
 /// What the SLA and scraping gates read from Prometheus.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PrometheusData {
@@ -94,7 +102,7 @@ pub struct Snapshot {
     /// Pod name -> its /metrics text.
     pub scrapes: BTreeMap<String, Fetch<String>>,
     /// Pod name -> its recent log.
-    pub logs: BTreeMap<String, Fetch<String>>,
+    pub logs: BTreeMap<String, Fetch<PodLog>>,
     pub config_maps: BTreeMap<String, Fetch<ConfigMap>>,
     /// None when no Prometheus was given.
     pub prometheus: Option<PrometheusData>,
@@ -363,7 +371,7 @@ impl Collector<'_> {
             .collect()
     }
 
-    async fn logs(&self, pods: &[String]) -> anyhow::Result<BTreeMap<String, Fetch<String>>> {
+    async fn logs(&self, pods: &[String]) -> anyhow::Result<BTreeMap<String, Fetch<PodLog>>> {
         if !self.wants(&[GateId::ErrorLogs]) {
             return Ok(BTreeMap::new());
         }
@@ -380,7 +388,14 @@ impl Collector<'_> {
                 let api = api.clone();
                 let params = params.clone();
                 async move {
-                    let fetched = fetch(self.kube, api.logs(&pod, &params).await);
+                    let max_bytes = params.limit_bytes.unwrap_or(i64::MAX) as usize;
+                    let fetched = fetch(
+                        self.kube,
+                        api.logs(&pod, &params).await.map(|text| PodLog {
+                            truncated: text.len() >= max_bytes,
+                            text,
+                        }),
+                    );
                     (pod, fetched)
                 }
             })

@@ -315,17 +315,31 @@ mod snapshot_tests {
 
     fn report(snapshot: &collect::Snapshot) -> Report {
         let expectations = Expectations::default();
-        let gates = GateId::ALL.iter().map(|g| gates::evaluate(*g, snapshot, &expectations)).collect();
+        let gates = GateId::ALL
+            .iter()
+            .map(|g| gates::evaluate(*g, snapshot, &expectations))
+            .collect();
         Report::new("testnet", "bizra-apex", gates)
     }
 
     fn failing() -> collect::Snapshot {
         let mut snapshot = healthy();
         if let Fetch::Ok(pods) = &mut snapshot.pods {
-            edit(&mut pods[1], |p| p["status"]["containerStatuses"][0]["restartCount"] = 3.into());
+            edit(&mut pods[1], |p| {
+                p["status"]["containerStatuses"][0]["restartCount"] = 3.into()
+            });
         }
-        snapshot.logs.insert("bizra-apex-abc-3".into(), Fetch::Ok("INFO ok\nERROR consensus: fork detected\n".into()));
-        snapshot.service_monitor = Fetch::NotServed("the ServiceMonitor CRD (monitoring.coreos.com/v1) is not served by this cluster".into());
+        snapshot.logs.insert(
+            "bizra-apex-abc-3".into(),
+            Fetch::Ok(collect::PodLog {
+                text: "INFO ok\nERROR consensus: fork detected\n".into(),
+                truncated: false,
+            }),
+        );
+        snapshot.service_monitor = Fetch::NotServed(
+            "the ServiceMonitor CRD (monitoring.coreos.com/v1) is not served by this cluster"
+                .into(),
+        );
         snapshot
     }
 

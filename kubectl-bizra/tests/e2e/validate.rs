@@ -573,3 +573,58 @@ fn bad_input_gets_a_clear_message_and_the_right_exit_code() {
         assert!(!text.contains("panicked"), "{args:?}: {text}");
     }
 }
+
+#[test]
+#[ignore = "needs the local cluster; run by tests/run.sh"]
+fn malformed_metrics_text_fails_with_the_line_named() {
+    let ns = deployed("validate-malformed");
+    let pod = &stable_pods(&ns.name)[0];
+    kubectl_ok(&[
+        "annotate",
+        "pod",
+        pod,
+        "-n",
+        &ns.name,
+        "sim.bizra.dev/metrics-malformed=true",
+    ]);
+    let (code, report) = until_gate(
+        &ns.name,
+        "metrics-endpoint",
+        &[],
+        Duration::from_secs(30),
+        |g| g["status"] == "fail",
+    );
+    assert_eq!(code, 1);
+    let metrics = gate(&report, "metrics-endpoint");
+    assert_eq!(gate_pods(metrics), std::slice::from_ref(pod));
+    assert_eq!(
+        metrics["pods"][0]["message"],
+        "malformed metrics text (line 2: labels not closed with '}')"
+    );
+}
+
+#[test]
+#[ignore = "needs the local cluster; run by tests/run.sh"]
+fn a_huge_log_is_read_only_up_to_the_limit_and_reported_inconclusive() {
+    let ns = deployed("validate-huge-log");
+    let pod = &stable_pods(&ns.name)[1];
+    kubectl_ok(&[
+        "annotate",
+        "pod",
+        pod,
+        "-n",
+        &ns.name,
+        "sim.bizra.dev/log-flood-mib=24",
+    ]);
+    let (code, report) = until_gate(&ns.name, "error-logs", &[], Duration::from_secs(60), |g| {
+        g["status"] == "inconclusive"
+    });
+    assert_eq!(code, 3, "{report}");
+    let logs = gate(&report, "error-logs");
+    assert_eq!(gate_pods(logs), std::slice::from_ref(pod));
+    let message = logs["pods"][0]["message"].as_str().unwrap_or("");
+    assert!(
+        message.contains("larger than logs.maxBytes") && message.contains("first 10 MiB are clean"),
+        "{message}"
+    );
+}

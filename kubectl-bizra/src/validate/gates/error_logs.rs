@@ -35,11 +35,16 @@ pub fn error_logs(snapshot: &Snapshot, expectations: &Expectations) -> GateResul
         .iter()
         .map(|(pod, fetched)| {
             let (status, message) = match fetched {
-                Fetch::Ok(text) => {
-                    let offending: Vec<&str> =
-                        text.lines().filter(|l| patterns.is_match(l)).collect();
+                Fetch::Ok(log) => {
+                    let offending: Vec<&str> = log.text.lines().filter(|l| patterns.is_match(l)).collect();
                     offending_total += offending.len();
-                    if offending.is_empty() {
+                    if offending.is_empty() && log.truncated {
+                        let read = log.text.len() / (1024 * 1024);
+                        (
+                            Status::Inconclusive,
+                            format!("the log of the last {window} is larger than logs.maxBytes; its first {read} MiB are clean, the rest was not read"),
+                        )
+                    } else if offending.is_empty() {
                         (Status::Pass, "clean".into())
                     } else {
                         let quoted: Vec<String> = offending
@@ -82,12 +87,49 @@ pub fn error_logs(snapshot: &Snapshot, expectations: &Expectations) -> GateResul
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::validate::collect::PodLog;
     use crate::validate::gates::fixtures::healthy;
 
     fn with_log(pod: &str, text: &str) -> GateResult {
         let mut snapshot = healthy();
-        snapshot.logs.insert(pod.into(), Fetch::Ok(text.into()));
+        snapshot.logs.insert(
+            pod.into(),
+            Fetch::Ok(PodLog {
+                text: text.into(),
+                truncated: false,
+            }),
+        );
         error_logs(&snapshot, &Expectations::default())
+    }
+
+    #[test]
+    fn a_truncated_clean_log_cannot_pass_but_a_truncated_bad_one_fails() {
+        let mut snapshot = healthy();
+        snapshot.logs.insert(
+            "bizra-apex-abc-1".into(),
+            Fetch::Ok(PodLog {
+                text: "INFO x\n".repeat(10),
+                truncated: true,
+            }),
+        );
+        let result = error_logs(&snapshot, &Expectations::default());
+        assert_eq!(result.status, Status::Inconclusive);
+        assert!(
+            result.pods[0].message.contains("larger than logs.maxBytes"),
+            "{}",
+            result.pods[0].message
+        );
+        snapshot.logs.insert(
+            "bizra-apex-abc-1".into(),
+            Fetch::Ok(PodLog {
+                text: "ERROR x\n".into(),
+                truncated: true,
+            }),
+        );
+        assert_eq!(
+            error_logs(&snapshot, &Expectations::default()).status,
+            Status::Fail
+        );
     }
 
     #[test]

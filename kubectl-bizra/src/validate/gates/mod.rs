@@ -61,7 +61,7 @@ pub(crate) mod fixtures {
 
     use serde_json::json;
 
-    use crate::validate::collect::{Fetch, Snapshot};
+    use crate::validate::collect::{Fetch, PodLog, Snapshot};
 
     pub const POD_NAMES: [&str; 3] = ["bizra-apex-abc-1", "bizra-apex-abc-2", "bizra-apex-abc-3"];
 
@@ -168,7 +168,10 @@ pub(crate) mod fixtures {
                 .map(|p| {
                     (
                         p.to_string(),
-                        Fetch::Ok("INFO bizra::node: started\n".to_owned()),
+                        Fetch::Ok(PodLog {
+                            text: "INFO bizra::node: started\n".to_owned(),
+                            truncated: false,
+                        }),
                     )
                 })
                 .collect(),

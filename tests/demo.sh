@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The demo: installs what is needed, starts the local cluster, and runs kubectl bizra against it.
+# The demo: installs what is needed, starts the local cluster (with the Prometheus Operator, Istio
+# and Kubewarden CRDs), deploys bizra-apex with `kubectl bizra deploy` and shows the gates' table.
 # Run as root on Debian 12. Leaves the cluster running; stop it with tests/cluster/harness.sh down.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -8,6 +9,7 @@ cd "$repo"
 bash tests/setup.sh
 cargo build --release -p kubectl-bizra
 bash tests/cluster/harness.sh up
+bash tests/cluster/harness.sh crds
 
 bin_dir=$(mktemp -d)
 ln -s "$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys;print(json.load(sys.stdin)["target_directory"])')/release/kubectl-bizra" "$bin_dir/kubectl-bizra"
@@ -16,11 +18,16 @@ eval "$(bash tests/cluster/harness.sh env)"
 
 echo "+ kubectl bizra version" >&2
 kubectl bizra version
+echo "+ kubectl bizra deploy --prometheus-url http://127.0.0.1:9090" >&2
+status=0
+kubectl bizra deploy --prometheus-url http://127.0.0.1:9090 || status=$?
 
 cat >&2 <<MSG
 
-The cluster is still running. To use it:
+kubectl bizra deploy exited with $status. The cluster is still running. To use it:
   $(bash tests/cluster/harness.sh env)
   export PATH=$bin_dir:\$PATH
+  kubectl bizra validate --prometheus-url http://127.0.0.1:9090
 Stop it with: bash tests/cluster/harness.sh down
 MSG
+exit "$status"

@@ -11,6 +11,16 @@ use crate::output::OutputFormat;
 
 pub const DEFAULT_NAMESPACE: &str = "testnet";
 
+/// `kubectl-bizra/v0.1.0 (linux/x86_64)`, like kubectl's `kubectl/v1.32.4 (linux/amd64)`.
+pub fn user_agent() -> String {
+    format!(
+        "kubectl-bizra/v{} ({}/{})",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    )
+}
+
 #[derive(Debug, Clone, clap::Args)]
 #[command(next_help_heading = "Kubernetes flags")]
 pub struct GlobalOptions {
@@ -125,6 +135,10 @@ impl GlobalOptions {
                 .map_err(|source| Error::NoConfig { source })?
         };
         config.default_namespace = self.namespace.clone();
+        // Identify ourselves in the apiserver's logs and audit trail, as kubectl does.
+        if let Ok(agent) = http::HeaderValue::from_str(&user_agent()) {
+            config.headers.push((http::header::USER_AGENT, agent));
+        }
         if let RequestTimeout(Some(timeout)) = self.request_timeout {
             config.connect_timeout = Some(timeout);
             config.read_timeout = Some(timeout);

@@ -9,6 +9,9 @@
 #   harness.sh env      print the export line for KUBECONFIG
 #   harness.sh crds     install the upstream CRDs of the optional manifests (tests/cluster/crds.sh)
 #
+# BIZRA_AUDIT=1 makes the apiserver write an audit log ($BIZRA_CLUSTER_DIR/kwok/clusters/bizra/
+# logs/audit.log), for counting API requests (tests/bench/validate-bench.sh).
+#
 # Needs root (network namespaces, routes). State lives outside the clone, in $BIZRA_CLUSTER_DIR.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -107,9 +110,10 @@ cluster_up() {
     --etcd-binary "$(command -v etcd)" \
     --kwok-controller-binary "$kwok_bin/kwok" \
     --enable metrics-server --metrics-server-binary "$metrics_server_bin" \
-    --enable-crds=Logs,ClusterLogs \
+    --enable-crds=Logs,ClusterLogs,Exec,ClusterExec \
     --extra-args "kube-apiserver=service-cluster-ip-range=$service_cidr" \
     --kube-feature-gates "$apiserver_feature_gates" \
+    ${BIZRA_AUDIT:+--kube-audit-policy "$here/audit-policy.yaml"} \
     --kubeconfig "$kubeconfig" \
     --wait 3m >"$state/kwokctl.log" 2>&1 || { tail -20 "$state/kwokctl.log" >&2; die "kwokctl create cluster failed (log: $state/kwokctl.log)"; }
 }

@@ -140,6 +140,7 @@ func (r *registry) observe(ctx context.Context, obj any) {
 
 	if !known {
 		r.startLogging(ctx, p, pod)
+		r.registerExec(ctx, pod)
 	}
 	if p.log != nil && behaviour.LogLine != "" && behaviour.LogLine != p.loggedLine {
 		at := behaviour.LogAt

@@ -37,6 +37,11 @@ pub struct Args {
     #[arg(long, value_name = "NS/NAME:PORT", value_parser = PrometheusTarget::parse_service)]
     pub prometheus_service: Option<PrometheusTarget>,
 
+    /// Also run `printenv` in one ready pod and check what the running node sees (needs create on
+    /// pods/exec).
+    #[arg(long)]
+    pub exec: bool,
+
     /// Re-check until every gate passes or this much time has passed (e.g. 5m).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub wait: Option<Duration>,
@@ -140,6 +145,7 @@ pub async fn check(
     expectations: &Expectations,
     gates: &BTreeSet<GateId>,
     prometheus: Option<&Prometheus>,
+    exec: bool,
 ) -> anyhow::Result<Report> {
     let collector = Collector {
         kube,
@@ -147,6 +153,7 @@ pub async fn check(
         expectations,
         gates,
         prometheus,
+        exec,
     };
     let snapshot = collector.collect().await?;
     let results = GateId::ALL
@@ -180,7 +187,15 @@ pub async fn run_gates(
     let deadline = wait.map(|w| tokio::time::Instant::now() + w);
     let mut last_progress = String::new();
     loop {
-        let report = check(kube, namespace, &expectations, &gates, prometheus.as_ref()).await?;
+        let report = check(
+            kube,
+            namespace,
+            &expectations,
+            &gates,
+            prometheus.as_ref(),
+            args.exec,
+        )
+        .await?;
         let done = report.status == Status::Pass;
         match deadline {
             Some(deadline) if !done && tokio::time::Instant::now() < deadline => {

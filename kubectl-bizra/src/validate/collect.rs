@@ -106,6 +106,8 @@ pub struct Snapshot {
     pub config_maps: BTreeMap<String, Fetch<ConfigMap>>,
     /// None when no Prometheus was given.
     pub prometheus: Option<PrometheusData>,
+    /// With `--exec`: the pod asked, and what `printenv` printed in its node container.
+    pub exec_env: Option<(String, Fetch<BTreeMap<String, String>>)>,
 }
 
 /// Keeps a read's failure as data, except the failures that mean the cluster itself is not usable.
@@ -185,6 +187,8 @@ pub struct Collector<'a> {
     pub expectations: &'a Expectations,
     pub gates: &'a BTreeSet<GateId>,
     pub prometheus: Option<&'a Prometheus>,
+    /// Run `printenv` in one ready pod.
+    pub exec: bool,
 }
 
 impl Collector<'_> {
@@ -239,6 +243,7 @@ impl Collector<'_> {
             logs,
             config_maps,
             prometheus,
+            exec_env,
         ) = tokio::join!(
             self.service(),
             self.endpoint_slices(),
@@ -248,6 +253,7 @@ impl Collector<'_> {
             self.logs(&names),
             self.config_maps(&deployment),
             self.prometheus(&names),
+            self.exec_env(&pods),
         );
         Ok(Snapshot {
             namespace: ns.to_owned(),
@@ -261,6 +267,7 @@ impl Collector<'_> {
             logs: logs?,
             config_maps: config_maps?,
             prometheus: prometheus?,
+            exec_env: exec_env?,
         })
     }
 
@@ -348,27 +355,43 @@ impl Collector<'_> {
         .await)
     }
 
-    async fn scrapes(&self, pods: &[String]) -> anyhow::Result<BTreeMap<String, Fetch<String>>> {
-        if !self.wants(&[GateId::MetricsEndpoint]) {
-            return Ok(BTreeMap::new());
-        }
-        let metrics = &self.expectations.metrics;
+    /// Reads something for every pod, at most PER_POD_CONCURRENCY at once.
+    async fn per_pod<T, F, Fut>(
+        &self,
+        pods: &[String],
+        read: F,
+    ) -> anyhow::Result<BTreeMap<String, Fetch<T>>>
+    where
+        F: Fn(String) -> Fut,
+        Fut: std::future::Future<Output = Result<T, kube::Error>>,
+    {
         let results: Vec<_> = futures::stream::iter(pods.iter().cloned())
-            .map(|pod| async move {
-                let path = format!(
-                    "/api/v1/namespaces/{}/pods/{pod}:{}/proxy{}",
-                    self.namespace, metrics.port, metrics.path
-                );
-                let fetched = fetch(self.kube, raw_get(self.kube, &path).await);
-                (pod, fetched)
+            .map(|pod| {
+                let read = read(pod.clone());
+                async move { (pod, read.await) }
             })
             .buffer_unordered(PER_POD_CONCURRENCY)
             .collect()
             .await;
         results
             .into_iter()
-            .map(|(pod, fetched)| Ok((pod, fetched?)))
+            .map(|(pod, result)| Ok((pod, fetch(self.kube, result)?)))
             .collect()
+    }
+
+    async fn scrapes(&self, pods: &[String]) -> anyhow::Result<BTreeMap<String, Fetch<String>>> {
+        if !self.wants(&[GateId::MetricsEndpoint]) {
+            return Ok(BTreeMap::new());
+        }
+        let metrics = &self.expectations.metrics;
+        self.per_pod(pods, |pod| async move {
+            let path = format!(
+                "/api/v1/namespaces/{}/pods/{pod}:{}/proxy{}",
+                self.namespace, metrics.port, metrics.path
+            );
+            raw_get(self.kube, &path).await
+        })
+        .await
     }
 
     async fn logs(&self, pods: &[String]) -> anyhow::Result<BTreeMap<String, Fetch<PodLog>>> {
@@ -383,29 +406,71 @@ impl Collector<'_> {
             limit_bytes: Some(logs.max_bytes),
             ..LogParams::default()
         };
-        let results: Vec<_> = futures::stream::iter(pods.iter().cloned())
-            .map(|pod| {
-                let api = api.clone();
-                let params = params.clone();
-                async move {
-                    let max_bytes = params.limit_bytes.unwrap_or(i64::MAX) as usize;
-                    let fetched = fetch(
-                        self.kube,
-                        api.logs(&pod, &params).await.map(|text| PodLog {
-                            truncated: text.len() >= max_bytes,
-                            text,
-                        }),
-                    );
-                    (pod, fetched)
-                }
-            })
-            .buffer_unordered(PER_POD_CONCURRENCY)
-            .collect()
-            .await;
-        results
-            .into_iter()
-            .map(|(pod, fetched)| Ok((pod, fetched?)))
-            .collect()
+        let max_bytes = logs.max_bytes as usize;
+        self.per_pod(pods, |pod| {
+            let (api, params) = (api.clone(), params.clone());
+            async move {
+                let text = api.logs(&pod, &params).await?;
+                Ok(PodLog {
+                    truncated: text.len() >= max_bytes,
+                    text,
+                })
+            }
+        })
+        .await
+    }
+
+    async fn exec_env(
+        &self,
+        pods: &Fetch<Vec<Pod>>,
+    ) -> anyhow::Result<Option<(String, Fetch<BTreeMap<String, String>>)>> {
+        if !self.exec || !self.wants(&[GateId::Environment]) {
+            return Ok(None);
+        }
+        let ready = pods.ok().into_iter().flatten().find(|p| {
+            p.status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+        });
+        let Some(pod) = ready.and_then(|p| p.metadata.name.clone()) else {
+            return Ok(Some((
+                String::new(),
+                Fetch::Failed("no ready pod to run printenv in".into()),
+            )));
+        };
+        let api: Api<Pod> = Api::namespaced(self.kube.client.clone(), self.namespace);
+        let params = kube::api::AttachParams::default()
+            .container(self.expectations.container.clone())
+            .stderr(false);
+        let output = async {
+            let mut process = api.exec(&pod, ["printenv"], &params).await?;
+            let mut text = String::new();
+            if let Some(mut stdout) = process.stdout() {
+                tokio::io::AsyncReadExt::read_to_string(&mut stdout, &mut text)
+                    .await
+                    .map_err(kube::Error::ReadEvents)?;
+            }
+            let _ = process.join().await;
+            Ok::<_, kube::Error>(text)
+        }
+        .await;
+        let env = fetch(self.kube, output)?;
+        let env = match env {
+            Fetch::Ok(text) => Fetch::Ok(
+                text.lines()
+                    .filter_map(|l| l.split_once('='))
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect(),
+            ),
+            Fetch::NotFound(m) => Fetch::NotFound(m),
+            Fetch::Forbidden(m) => {
+                Fetch::Forbidden(format!("{m} (--exec needs create on pods/exec)"))
+            }
+            Fetch::NotServed(m) => Fetch::NotServed(m),
+            Fetch::Failed(m) => Fetch::Failed(m),
+        };
+        Ok(Some((pod, env)))
     }
 
     async fn config_maps(

@@ -135,9 +135,7 @@ fn rbac_and_admission_policy_manifests_apply_with_dry_run_and_for_real() {
 #[test]
 #[ignore = "needs the local cluster; run by tests/run.sh"]
 fn deploy_of_a_missing_image_fails_fast_with_the_pod_reason() {
-    let ns = TestNamespace::new("deploy-bad-image");
-    let (code, report) = bizra_json(&["deploy", "-n", &ns.name, "--timeout", "2m"]);
-    assert_eq!(code, 0, "{report}");
+    let ns = deployed("deploy-bad-image");
 
     let started = std::time::Instant::now();
     let (code, report) = bizra_json(&[

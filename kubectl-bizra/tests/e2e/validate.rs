@@ -25,6 +25,29 @@ fn until_gate(
     })
 }
 
+/// Deploys into a fresh namespace, annotates one stable pod, waits until `gate_name` turns
+/// `status`, and checks that validate exits with `code` naming exactly that pod. Returns the
+/// namespace (kept alive), the pod and the gate's result.
+fn one_pod_breaks(
+    prefix: &str,
+    index: usize,
+    annotation: &str,
+    gate_name: &str,
+    status: &str,
+    code: i32,
+) -> (TestNamespace, String, serde_json::Value) {
+    let ns = deployed(prefix);
+    let pod = stable_pods(&ns.name)[index].clone();
+    kubectl_ok(&["annotate", "pod", &pod, "-n", &ns.name, annotation]);
+    let (exit, report) = until_gate(&ns.name, gate_name, &[], Duration::from_secs(120), |g| {
+        g["status"] == status
+    });
+    assert_eq!(exit, code, "{report}");
+    let result = gate(&report, gate_name).clone();
+    assert_eq!(gate_pods(&result), std::slice::from_ref(&pod), "{result}");
+    (ns, pod, result)
+}
+
 #[test]
 #[ignore = "needs the local cluster; run by tests/run.sh"]
 fn every_gate_passes_on_a_healthy_deployment() {
@@ -57,27 +80,13 @@ fn prometheus_is_also_reached_through_the_apiserver_service_proxy() {
 #[test]
 #[ignore = "needs the local cluster; run by tests/run.sh"]
 fn an_unready_pod_fails_pod_health_and_service_connectivity() {
-    let ns = deployed("validate-unready");
-    let pod = &stable_pods(&ns.name)[0];
-    kubectl_ok(&[
-        "annotate",
-        "pod",
-        pod,
-        "-n",
-        &ns.name,
+    let (ns, pod, _) = one_pod_breaks(
+        "validate-unready",
+        0,
         "sim.bizra.dev/ready=false",
-    ]);
-    let (code, report) = until_gate(
-        &ns.name,
         "service-connectivity",
-        &[],
-        Duration::from_secs(60),
-        |g| g["status"] == "fail",
-    );
-    assert_eq!(code, 1);
-    assert_eq!(
-        gate_pods(gate(&report, "service-connectivity")),
-        std::slice::from_ref(pod)
+        "fail",
+        1,
     );
     let (code, report) = validate(&ns.name, &["--gate", "pod-health"]);
     assert_eq!(code, 1);
@@ -96,48 +105,28 @@ fn an_unready_pod_fails_pod_health_and_service_connectivity() {
 #[test]
 #[ignore = "needs the local cluster; run by tests/run.sh"]
 fn a_restart_fails_pod_health() {
-    let ns = deployed("validate-restart");
-    let pod = &stable_pods(&ns.name)[1];
-    kubectl_ok(&[
-        "annotate",
-        "pod",
-        pod,
-        "-n",
-        &ns.name,
+    let (_ns, _pod, health) = one_pod_breaks(
+        "validate-restart",
+        1,
         "sim.bizra.dev/restarts=1",
-    ]);
-    let (code, report) = until_gate(&ns.name, "pod-health", &[], Duration::from_secs(60), |g| {
-        g["status"] == "fail"
-    });
-    assert_eq!(code, 1);
-    let health = gate(&report, "pod-health");
-    assert_eq!(gate_pods(health), std::slice::from_ref(pod), "{health}");
+        "pod-health",
+        "fail",
+        1,
+    );
     assert_eq!(health["pods"][0]["message"], "1 restarts");
 }
 
 #[test]
 #[ignore = "needs the local cluster; run by tests/run.sh"]
 fn a_pod_missing_a_metric_family_is_named() {
-    let ns = deployed("validate-family");
-    let pod = &stable_pods(&ns.name)[2];
-    kubectl_ok(&[
-        "annotate",
-        "pod",
-        pod,
-        "-n",
-        &ns.name,
+    let (_ns, _pod, metrics) = one_pod_breaks(
+        "validate-family",
+        2,
         "sim.bizra.dev/drop-metrics=bizra_poi_verify_seconds",
-    ]);
-    let (code, report) = until_gate(
-        &ns.name,
         "metrics-endpoint",
-        &[],
-        Duration::from_secs(30),
-        |g| g["status"] == "fail",
+        "fail",
+        1,
     );
-    assert_eq!(code, 1);
-    let metrics = gate(&report, "metrics-endpoint");
-    assert_eq!(gate_pods(metrics), std::slice::from_ref(pod));
     assert_eq!(
         metrics["pods"][0]["message"],
         "missing bizra_poi_verify_seconds"
@@ -517,6 +506,24 @@ fn bad_input_gets_a_clear_message_and_the_right_exit_code() {
     std::fs::write(&malformed, "clusters: [oops\n").expect("write");
     let unreachable = dir.join("unreachable.kubeconfig");
     std::fs::write(&unreachable, "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\nusers: [{name: u, user: {token: x}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n").expect("write");
+    let refused = dir.join("refused.kubeconfig");
+    let server = kubectl_ok(&[
+        "config",
+        "view",
+        "--minify",
+        "-o",
+        "jsonpath={.clusters[0].cluster.server}",
+    ]);
+    let ca = kubectl_ok(&[
+        "config",
+        "view",
+        "--minify",
+        "--raw",
+        "-o",
+        "jsonpath={.clusters[0].cluster.certificate-authority}",
+    ]);
+    std::fs::write(&refused, format!("apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: '{server}', certificate-authority: {ca}}}}}]\nusers: [{{name: u, user: {{token: not-a-valid-token}}}}]\ncontexts: [{{name: x, context: {{cluster: c, user: u}}}}]\ncurrent-context: x\n")).expect("write");
+    let refused = refused.display().to_string();
     let bad_config = dir.join("bad-validate-config.yaml");
     std::fs::write(&bad_config, "replica: 3\n").expect("write");
     let malformed = malformed.display().to_string();
@@ -537,6 +544,11 @@ fn bad_input_gets_a_clear_message_and_the_right_exit_code() {
             vec!["validate", "--kubeconfig", &unreachable],
             4,
             "cannot reach the cluster at https://127.0.0.1:1",
+        ),
+        (
+            vec!["validate", "--kubeconfig", &refused],
+            4,
+            "refused the credentials",
         ),
         (
             vec!["validate", "-n", "no-such-namespace"],
@@ -577,26 +589,14 @@ fn bad_input_gets_a_clear_message_and_the_right_exit_code() {
 #[test]
 #[ignore = "needs the local cluster; run by tests/run.sh"]
 fn malformed_metrics_text_fails_with_the_line_named() {
-    let ns = deployed("validate-malformed");
-    let pod = &stable_pods(&ns.name)[0];
-    kubectl_ok(&[
-        "annotate",
-        "pod",
-        pod,
-        "-n",
-        &ns.name,
+    let (_ns, _pod, metrics) = one_pod_breaks(
+        "validate-malformed",
+        0,
         "sim.bizra.dev/metrics-malformed=true",
-    ]);
-    let (code, report) = until_gate(
-        &ns.name,
         "metrics-endpoint",
-        &[],
-        Duration::from_secs(30),
-        |g| g["status"] == "fail",
+        "fail",
+        1,
     );
-    assert_eq!(code, 1);
-    let metrics = gate(&report, "metrics-endpoint");
-    assert_eq!(gate_pods(metrics), std::slice::from_ref(pod));
     assert_eq!(
         metrics["pods"][0]["message"],
         "malformed metrics text (line 2: labels not closed with '}')"
@@ -606,25 +606,78 @@ fn malformed_metrics_text_fails_with_the_line_named() {
 #[test]
 #[ignore = "needs the local cluster; run by tests/run.sh"]
 fn a_huge_log_is_read_only_up_to_the_limit_and_reported_inconclusive() {
-    let ns = deployed("validate-huge-log");
-    let pod = &stable_pods(&ns.name)[1];
-    kubectl_ok(&[
-        "annotate",
-        "pod",
-        pod,
-        "-n",
-        &ns.name,
+    let (_ns, _pod, logs) = one_pod_breaks(
+        "validate-huge-log",
+        1,
         "sim.bizra.dev/log-flood-mib=24",
-    ]);
-    let (code, report) = until_gate(&ns.name, "error-logs", &[], Duration::from_secs(60), |g| {
-        g["status"] == "inconclusive"
-    });
-    assert_eq!(code, 3, "{report}");
-    let logs = gate(&report, "error-logs");
-    assert_eq!(gate_pods(logs), std::slice::from_ref(pod));
+        "error-logs",
+        "inconclusive",
+        3,
+    );
     let message = logs["pods"][0]["message"].as_str().unwrap_or("");
     assert!(
         message.contains("larger than logs.maxBytes") && message.contains("first 10 MiB are clean"),
         "{message}"
     );
+}
+
+#[test]
+#[ignore = "needs the local cluster; run by tests/run.sh"]
+fn exec_confirms_the_environment_the_running_node_sees() {
+    let ns = deployed("validate-exec");
+    let (code, report) = validate(&ns.name, &["--gate", "environment", "--exec"]);
+    assert_eq!(code, 0, "{report}");
+    // A ConfigMap edited after the start changes the spec, not the running processes.
+    kubectl_ok(&[
+        "patch",
+        "configmap",
+        "bizra-config",
+        "-n",
+        &ns.name,
+        "--type=merge",
+        "-p",
+        r#"{"data":{"METRICS_PORT":"9999"}}"#,
+    ]);
+    let (code, report) = validate(&ns.name, &["--gate", "environment", "--exec"]);
+    assert_eq!(code, 1);
+    let message = gate(&report, "environment")["message"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    assert!(
+        message.contains("METRICS_PORT=9999, expected 9464"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("in pod"),
+        "the running pods still see 9464: {message}"
+    );
+    // The reverse: the spec says one thing, printenv in the pod another.
+    kubectl_ok(&[
+        "patch",
+        "configmap",
+        "bizra-config",
+        "-n",
+        &ns.name,
+        "--type=merge",
+        "-p",
+        r#"{"data":{"METRICS_PORT":"9464"}}"#,
+    ]);
+    kubectl_ok(&[
+        "rollout",
+        "restart",
+        "deployment/bizra-apex",
+        "-n",
+        &ns.name,
+    ]);
+    kubectl_ok(&[
+        "rollout",
+        "status",
+        "deployment/bizra-apex",
+        "-n",
+        &ns.name,
+        "--timeout=2m",
+    ]);
+    let (code, report) = validate(&ns.name, &["--gate", "environment", "--exec"]);
+    assert_eq!(code, 0, "{report}");
 }

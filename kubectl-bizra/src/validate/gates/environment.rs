@@ -86,6 +86,29 @@ pub fn environment(snapshot: &Snapshot, expectations: &Expectations) -> GateResu
             .count()
             .min(expectations.env.len());
     let observed = format!("{as_expected}/{} as expected", expectations.env.len());
+    // --exec: what the running process sees, which a ConfigMap edited after the start does not change.
+    if let Some((pod, fetched)) = &snapshot.exec_env {
+        match fetched {
+            Fetch::Ok(live) => {
+                for (name, wanted) in &expectations.env {
+                    match (live.get(name), wanted) {
+                        (None, _) => failures.push(format!("in pod {pod}: {name} is not set")),
+                        (Some(v), Some(w)) if v != w => {
+                            failures.push(format!("in pod {pod}: {name}={v}, expected {w}"))
+                        }
+                        (Some(v), None) if v.is_empty() => {
+                            failures.push(format!("in pod {pod}: {name} is empty"))
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            other => unknowable.push(format!(
+                "printenv in {pod}: {}",
+                other.problem().unwrap_or_default()
+            )),
+        }
+    }
     if !failures.is_empty() {
         GateResult::fail(GATE, failures.join("; ")).measured(observed, threshold)
     } else if !unknowable.is_empty() {
@@ -120,6 +143,36 @@ mod tests {
         let result = environment(&snapshot, &Expectations::default());
         assert_eq!(result.status, Status::Fail);
         assert_eq!(result.message, "BIZRA_USE_RUST=false, expected true");
+    }
+
+    #[test]
+    fn printenv_in_a_pod_is_compared_too() {
+        let mut snapshot = healthy();
+        let live = [
+            ("BIZRA_USE_RUST", "false"),
+            ("METRICS_PORT", "9464"),
+            ("NODE_ENV", "testnet"),
+            ("RUST_LOG", "info"),
+        ];
+        snapshot.exec_env = Some((
+            "p-1".into(),
+            Fetch::Ok(
+                live.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
+        ));
+        let result = environment(&snapshot, &Expectations::default());
+        assert_eq!(result.status, Status::Fail);
+        assert_eq!(
+            result.message,
+            "in pod p-1: BIZRA_USE_RUST=false, expected true"
+        );
+        snapshot.exec_env = Some(("p-1".into(), Fetch::Forbidden("pods/exec".into())));
+        assert_eq!(
+            environment(&snapshot, &Expectations::default()).status,
+            Status::Inconclusive
+        );
     }
 
     #[test]

@@ -180,6 +180,7 @@ pub(crate) mod fixtures {
                 Fetch::Ok(from(config_map())),
             )]),
             prometheus: None,
+            exec_env: None,
         }
     }
 

@@ -256,6 +256,12 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_example_is_exactly_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/validate-config.example.yaml");
+        assert_eq!(Expectations::from_file(&path).expect("the example parses"), Expectations::default());
+    }
+
+    #[test]
     fn unknown_keys_and_bad_values_are_rejected() {
         assert!(serde_saphyr::from_str::<Expectations>("replica: 5\n").is_err());
         assert!(serde_saphyr::from_str::<Expectations>("logs:\n  window: soon\n").is_err());

@@ -62,6 +62,19 @@ pub fn deployment_rollout(deployment: &Deployment) -> RolloutState {
     }
 }
 
+/// The Deployment's `matchLabels` as a label selector (`app=bizra-apex,track=stable`), or None
+/// when it selects by expressions only or has no selector.
+pub fn pod_selector(deployment: &Deployment) -> Option<String> {
+    let labels = deployment.spec.as_ref()?.selector.match_labels.as_ref()?;
+    Some(
+        labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(","),
+    )
+}
+
 /// Container states that do not heal by waiting.
 const FATAL_WAITING_REASONS: &[&str] = &[
     "CrashLoopBackOff",

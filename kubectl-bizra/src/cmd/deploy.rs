@@ -1,6 +1,5 @@
 //! `kubectl bizra deploy`: apply the manifests with server-side apply and wait for the rollout.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -16,7 +15,7 @@ use crate::global::{GlobalOptions, KubeClient, parse_duration};
 use crate::manifests::{self, ImageOverride, Manifest};
 use crate::output;
 use crate::rollout::{
-    PodFailure, RolloutState, deployment_rollout, pod_failure, pod_unscheduled_reason,
+    PodFailure, RolloutState, deployment_rollout, pod_failure, pod_selector, pod_unscheduled_reason,
 };
 
 pub const CANARY_DEPLOYMENT: &str = "bizra-apex-canary";
@@ -184,19 +183,6 @@ async fn ensure_no_release_in_progress(
     Ok(())
 }
 
-fn selector_of(deployment: &Deployment) -> String {
-    let labels: BTreeMap<String, String> = deployment
-        .spec
-        .as_ref()
-        .and_then(|s| s.selector.match_labels.clone())
-        .unwrap_or_default();
-    labels
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
 /// The pods of the Deployment's newest ReplicaSet: an old pod's past trouble says nothing about
 /// the release being rolled out.
 async fn newest_pods(
@@ -204,7 +190,9 @@ async fn newest_pods(
     namespace: &str,
     deployment: &Deployment,
 ) -> anyhow::Result<Vec<Pod>> {
-    let selector = selector_of(deployment);
+    let Some(selector) = pod_selector(deployment) else {
+        return Ok(Vec::new());
+    };
     let params = ListParams::default().labels(&selector);
     let replica_sets: Api<ReplicaSet> = Api::namespaced(kube.client.clone(), namespace);
     let uid = deployment.metadata.uid.clone();

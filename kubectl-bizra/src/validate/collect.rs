@@ -16,6 +16,7 @@ use super::config::Expectations;
 use crate::error::Error;
 use crate::global::KubeClient;
 use crate::prometheus::{Prometheus, PrometheusError, Sample};
+use crate::rollout::pod_selector;
 
 /// Per-pod requests in flight at once: enough to be quick, bounded so 1000 pods do not open 1000
 /// connections through the apiserver.
@@ -156,17 +157,6 @@ async fn not_found_or_not_served<T>(
     }
 }
 
-fn selector(deployment: &Deployment) -> Option<String> {
-    let labels = deployment.spec.as_ref()?.selector.match_labels.as_ref()?;
-    Some(
-        labels
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(","),
-    )
-}
-
 fn pod_names(pods: &Fetch<Vec<Pod>>) -> Vec<String> {
     pods.ok()
         .into_iter()
@@ -216,7 +206,7 @@ impl Collector<'_> {
             }
         }
 
-        let pods = match deployment.ok().and_then(selector) {
+        let pods = match deployment.ok().and_then(pod_selector) {
             Some(selector) => {
                 let api: Api<Pod> = Api::namespaced(kube.client.clone(), ns);
                 fetch(
@@ -327,7 +317,7 @@ impl Collector<'_> {
         if !self.wants(&[GateId::ResourceUsage]) {
             return Ok(Fetch::Failed("not read".into()));
         }
-        let Some(selector) = deployment.ok().and_then(selector) else {
+        let Some(selector) = deployment.ok().and_then(pod_selector) else {
             return Ok(Fetch::Failed("no Deployment to select pods with".into()));
         };
         let group_version = "/apis/metrics.k8s.io/v1beta1";

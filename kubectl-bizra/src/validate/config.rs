@@ -257,8 +257,12 @@ mod tests {
 
     #[test]
     fn the_documented_example_is_exactly_the_defaults() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/validate-config.example.yaml");
-        assert_eq!(Expectations::from_file(&path).expect("the example parses"), Expectations::default());
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/validate-config.example.yaml");
+        assert_eq!(
+            Expectations::from_file(&path).expect("the example parses"),
+            Expectations::default()
+        );
     }
 
     #[test]

@@ -214,3 +214,91 @@ fn deploy_rejects_bad_input_with_a_usage_error() {
         );
     }
 }
+
+/// A kubeconfig for a ServiceAccount's token, against the local cluster.
+fn service_account_kubeconfig(namespace: &str, account: &str) -> std::path::PathBuf {
+    let token = kubectl_ok(&[
+        "create",
+        "token",
+        account,
+        "-n",
+        namespace,
+        "--duration=30m",
+    ]);
+    let server = kubectl_ok(&[
+        "config",
+        "view",
+        "--minify",
+        "-o",
+        "jsonpath={.clusters[0].cluster.server}",
+    ]);
+    let ca = kubectl_ok(&[
+        "config",
+        "view",
+        "--minify",
+        "--raw",
+        "-o",
+        "jsonpath={.clusters[0].cluster.certificate-authority}",
+    ]);
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("{namespace}-{account}.kubeconfig"));
+    std::fs::write(
+        &path,
+        format!("apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: {server}, certificate-authority: {ca}}}}}]\nusers: [{{name: sa, user: {{token: {}}}}}]\ncontexts: [{{name: sa, context: {{cluster: c, user: sa}}}}]\ncurrent-context: sa\n", token.trim()),
+    )
+    .expect("write kubeconfig");
+    path
+}
+
+#[test]
+#[ignore = "needs the local cluster with the upstream CRDs; run by tests/run.sh"]
+fn the_ci_service_account_of_the_testnet_overlay_can_deploy_and_validate() {
+    // A cluster admin installs the overlay once (RBAC, admission policy, workload) ...
+    let overlay = repo_root().join("manifests/overlays/testnet");
+    kubectl_ok(&[
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "-k",
+        overlay.to_str().expect("path"),
+    ]);
+    // ... then CI deploys and validates with nothing but the bizra-ci ServiceAccount.
+    let kubeconfig = service_account_kubeconfig("testnet", "bizra-ci");
+    let out = command(env!("CARGO_BIN_EXE_kubectl-bizra"))
+        .args([
+            "deploy",
+            "-n",
+            "testnet",
+            "--tag",
+            "v2.2.1",
+            "-o",
+            "json",
+            "--kubeconfig",
+            kubeconfig.to_str().expect("path"),
+        ])
+        .output()
+        .expect("runs");
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&out)));
+    assert!(
+        !report.to_string().to_lowercase().contains("forbidden"),
+        "the operator role lacks a permission: {report:#}"
+    );
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    // Applied as the ServiceAccount (its labels are already there, so nothing may change).
+    let namespace_action = actions(&report)["Namespace/testnet"].clone();
+    assert!(
+        namespace_action == "configured" || namespace_action == "unchanged",
+        "{report}"
+    );
+    let image = kubectl_ok(&[
+        "get",
+        "deployment",
+        "bizra-apex",
+        "-n",
+        "testnet",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].image}",
+    ]);
+    assert_eq!(image, "ghcr.io/bizra/node:v2.2.1");
+}

@@ -93,6 +93,8 @@ pub struct PrometheusData {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
+    /// When the snapshot was taken, for judging ages (pods younger than a rate window).
+    pub collected_at: k8s_openapi::jiff::Timestamp,
     pub namespace: String,
     pub deployment: Fetch<Deployment>,
     pub pods: Fetch<Vec<Pod>>,
@@ -246,6 +248,7 @@ impl Collector<'_> {
             self.exec_env(&pods),
         );
         Ok(Snapshot {
+            collected_at: k8s_openapi::jiff::Timestamp::now(),
             namespace: ns.to_owned(),
             deployment,
             pods,

@@ -96,6 +96,7 @@ pub(crate) mod fixtures {
             "spec": {"containers": [{"name": "bizra-node", "resources": {"limits": {"cpu": "2", "memory": "2Gi"}}}]},
             "status": {
                 "phase": "Running",
+                "startTime": "2026-11-28T11:00:00Z",
                 "podIP": ip,
                 "conditions": [{"type": "Ready", "status": "True"}],
                 "containerStatuses": [{"name": "bizra-node", "image": "i", "imageID": "", "ready": true, "restartCount": 0, "state": {"running": {}}}]
@@ -152,6 +153,7 @@ pub(crate) mod fixtures {
             .map(|(i, p)| from(pod(p, &format!("10.244.0.{}", i + 1))))
             .collect();
         Snapshot {
+            collected_at: "2026-11-28T12:00:00Z".parse().expect("time"),
             namespace: "testnet".into(),
             deployment: Fetch::Ok(from(deployment())),
             pods: Fetch::Ok(pods),

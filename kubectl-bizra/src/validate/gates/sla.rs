@@ -95,6 +95,26 @@ pub fn sla(snapshot: &Snapshot, expectations: &Expectations) -> GateResult {
             ));
         }
     }
+    // A rate over a window longer than a pod has lived underestimates it: such a "breach" is not
+    // settled yet, and neither is a pass.
+    let youngest = snapshot
+        .pods
+        .ok()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.status.as_ref()?.start_time.as_ref())
+        .map(|t| snapshot.collected_at.duration_since(t.0).as_secs())
+        .min();
+    if let Some(age) = youngest.filter(|age| (*age as u64) < sla.window.as_secs()) {
+        status = Status::Inconclusive;
+        notes.insert(
+            0,
+            format!(
+                "the youngest pod started {age}s ago, less than the {} rate window: rates are not settled yet",
+                crate::global::format_duration(sla.window)
+            ),
+        );
+    }
     let message = if notes.is_empty() {
         format!("all SLAs met (Prometheus {})", prometheus.target)
     } else {
@@ -181,6 +201,28 @@ mod tests {
         assert_eq!(
             result.message,
             "finality p99 0.0025s breaches < 0.001s; PoI generation 9000/s breaches > 10000/s"
+        );
+    }
+
+    #[test]
+    fn pods_younger_than_the_window_make_it_inconclusive_even_when_rates_look_low() {
+        let mut snapshot = healthy();
+        snapshot.collected_at = "2026-11-28T11:00:30Z".parse().expect("time");
+        snapshot.prometheus = Some(PrometheusData {
+            target: "p".into(),
+            up: samples(&[]),
+            finality_p99: samples(&[0.0005]),
+            poi_generate: samples(&[6000.0]),
+            poi_verify: samples(&[6000.0]),
+        });
+        let result = sla(&snapshot, &Expectations::default());
+        assert_eq!(result.status, Status::Inconclusive);
+        assert!(
+            result
+                .message
+                .starts_with("the youngest pod started 30s ago, less than the 1m rate window"),
+            "{}",
+            result.message
         );
     }
 

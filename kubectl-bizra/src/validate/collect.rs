@@ -41,6 +41,17 @@ impl<T> Fetch<T> {
         }
     }
 
+    /// Turns a value into another read outcome (e.g. parses it), keeping every failure as it was.
+    pub fn map_ok<U>(self, f: impl FnOnce(T) -> Fetch<U>) -> Fetch<U> {
+        match self {
+            Fetch::Ok(value) => f(value),
+            Fetch::NotFound(m) => Fetch::NotFound(m),
+            Fetch::Forbidden(m) => Fetch::Forbidden(m),
+            Fetch::NotServed(m) => Fetch::NotServed(m),
+            Fetch::Failed(m) => Fetch::Failed(m),
+        }
+    }
+
     /// Why there is no value, for messages.
     pub fn problem(&self) -> Option<String> {
         match self {
@@ -294,16 +305,10 @@ impl Collector<'_> {
             self.namespace, self.expectations.service_monitor.name
         );
         let fetched = fetch(self.kube, raw_get(self.kube, &path).await)?;
-        let fetched = match fetched {
-            Fetch::Ok(text) => match serde_json::from_str(&text) {
-                Ok(value) => Fetch::Ok(value),
-                Err(e) => Fetch::Failed(format!("unreadable ServiceMonitor: {e}")),
-            },
-            Fetch::NotFound(m) => Fetch::NotFound(m),
-            Fetch::Forbidden(m) => Fetch::Forbidden(m),
-            Fetch::NotServed(m) => Fetch::NotServed(m),
-            Fetch::Failed(m) => Fetch::Failed(m),
-        };
+        let fetched = fetched.map_ok(|text| match serde_json::from_str(&text) {
+            Ok(value) => Fetch::Ok(value),
+            Err(e) => Fetch::Failed(format!("unreadable ServiceMonitor: {e}")),
+        });
         Ok(not_found_or_not_served(
             self.kube,
             fetched,
@@ -329,16 +334,12 @@ impl Collector<'_> {
             self.namespace,
             selector.replace('=', "%3D").replace(',', "%2C")
         );
-        let fetched = match fetch(self.kube, raw_get(self.kube, &path).await)? {
-            Fetch::Ok(text) => match serde_json::from_str::<PodMetricsList>(&text) {
+        let fetched = fetch(self.kube, raw_get(self.kube, &path).await)?.map_ok(|text| {
+            match serde_json::from_str::<PodMetricsList>(&text) {
                 Ok(list) => Fetch::Ok(list.items),
                 Err(e) => Fetch::Failed(format!("unreadable PodMetrics: {e}")),
-            },
-            Fetch::NotFound(m) => Fetch::NotFound(m),
-            Fetch::Forbidden(m) => Fetch::Forbidden(m),
-            Fetch::NotServed(m) => Fetch::NotServed(m),
-            Fetch::Failed(m) => Fetch::Failed(m),
-        };
+            }
+        });
         Ok(not_found_or_not_served(
             self.kube,
             fetched,
@@ -448,20 +449,18 @@ impl Collector<'_> {
             Ok::<_, kube::Error>(text)
         }
         .await;
-        let env = fetch(self.kube, output)?;
-        let env = match env {
-            Fetch::Ok(text) => Fetch::Ok(
-                text.lines()
-                    .filter_map(|l| l.split_once('='))
-                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                    .collect(),
-            ),
-            Fetch::NotFound(m) => Fetch::NotFound(m),
+        let env = match fetch(self.kube, output)? {
             Fetch::Forbidden(m) => {
                 Fetch::Forbidden(format!("{m} (--exec needs create on pods/exec)"))
             }
-            Fetch::NotServed(m) => Fetch::NotServed(m),
-            Fetch::Failed(m) => Fetch::Failed(m),
+            other => other.map_ok(|text| {
+                Fetch::Ok(
+                    text.lines()
+                        .filter_map(|l| l.split_once('='))
+                        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                        .collect(),
+                )
+            }),
         };
         Ok(Some((pod, env)))
     }

@@ -215,41 +215,6 @@ fn deploy_rejects_bad_input_with_a_usage_error() {
     }
 }
 
-/// A kubeconfig for a ServiceAccount's token, against the local cluster.
-fn service_account_kubeconfig(namespace: &str, account: &str) -> std::path::PathBuf {
-    let token = kubectl_ok(&[
-        "create",
-        "token",
-        account,
-        "-n",
-        namespace,
-        "--duration=30m",
-    ]);
-    let server = kubectl_ok(&[
-        "config",
-        "view",
-        "--minify",
-        "-o",
-        "jsonpath={.clusters[0].cluster.server}",
-    ]);
-    let ca = kubectl_ok(&[
-        "config",
-        "view",
-        "--minify",
-        "--raw",
-        "-o",
-        "jsonpath={.clusters[0].cluster.certificate-authority}",
-    ]);
-    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("{namespace}-{account}.kubeconfig"));
-    std::fs::write(
-        &path,
-        format!("apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: {server}, certificate-authority: {ca}}}}}]\nusers: [{{name: sa, user: {{token: {}}}}}]\ncontexts: [{{name: sa, context: {{cluster: c, user: sa}}}}]\ncurrent-context: sa\n", token.trim()),
-    )
-    .expect("write kubeconfig");
-    path
-}
-
 #[test]
 #[ignore = "needs the local cluster with the upstream CRDs; run by tests/run.sh"]
 fn the_ci_service_account_of_the_testnet_overlay_can_deploy_and_validate() {

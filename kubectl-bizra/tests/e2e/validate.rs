@@ -384,38 +384,7 @@ fn the_viewer_role_from_the_manifests_suffices() {
         "--clusterrole=bizra-viewer",
         &format!("--serviceaccount={}:bizra-validate", ns.name),
     ]);
-    let token = kubectl_ok(&[
-        "create",
-        "token",
-        "bizra-validate",
-        "-n",
-        &ns.name,
-        "--duration=30m",
-    ]);
-    let admin = kubeconfig();
-    let server = kubectl_ok(&[
-        "config",
-        "view",
-        "--minify",
-        "-o",
-        "jsonpath={.clusters[0].cluster.server}",
-    ]);
-    let ca = kubectl_ok(&[
-        "config",
-        "view",
-        "--minify",
-        "--raw",
-        "-o",
-        "jsonpath={.clusters[0].cluster.certificate-authority}",
-    ]);
-    let limited = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("viewer-{}.kubeconfig", ns.name));
-    std::fs::write(
-        &limited,
-        format!("apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: {server}, certificate-authority: {ca}}}}}]\nusers: [{{name: viewer, user: {{token: {}}}}}]\ncontexts: [{{name: viewer, context: {{cluster: c, user: viewer, namespace: {}}}}}]\ncurrent-context: viewer\n", token.trim(), ns.name),
-    )
-    .expect("write kubeconfig");
-    assert!(admin.exists());
+    let limited = service_account_kubeconfig(&ns.name, "bizra-validate");
 
     let run = |kubeconfig: &std::path::Path| {
         let out = command(env!("CARGO_BIN_EXE_kubectl-bizra"))
@@ -506,23 +475,7 @@ fn bad_input_gets_a_clear_message_and_the_right_exit_code() {
     std::fs::write(&malformed, "clusters: [oops\n").expect("write");
     let unreachable = dir.join("unreachable.kubeconfig");
     std::fs::write(&unreachable, "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\nusers: [{name: u, user: {token: x}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n").expect("write");
-    let refused = dir.join("refused.kubeconfig");
-    let server = kubectl_ok(&[
-        "config",
-        "view",
-        "--minify",
-        "-o",
-        "jsonpath={.clusters[0].cluster.server}",
-    ]);
-    let ca = kubectl_ok(&[
-        "config",
-        "view",
-        "--minify",
-        "--raw",
-        "-o",
-        "jsonpath={.clusters[0].cluster.certificate-authority}",
-    ]);
-    std::fs::write(&refused, format!("apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: '{server}', certificate-authority: {ca}}}}}]\nusers: [{{name: u, user: {{token: not-a-valid-token}}}}]\ncontexts: [{{name: x, context: {{cluster: c, user: u}}}}]\ncurrent-context: x\n")).expect("write");
+    let refused = token_kubeconfig("refused", "not-a-valid-token");
     let refused = refused.display().to_string();
     let bad_config = dir.join("bad-validate-config.yaml");
     std::fs::write(&bad_config, "replica: 3\n").expect("write");

@@ -235,3 +235,42 @@ pub fn gate_pods(gate: &serde_json::Value) -> Vec<String> {
 }
 
 pub const PROMETHEUS_URL: &str = "http://127.0.0.1:9090";
+
+/// A kubeconfig that reaches the local cluster with a bearer token (and nothing else).
+pub fn token_kubeconfig(name: &str, token: &str) -> PathBuf {
+    let server = kubectl_ok(&[
+        "config",
+        "view",
+        "--minify",
+        "-o",
+        "jsonpath={.clusters[0].cluster.server}",
+    ]);
+    let ca = kubectl_ok(&[
+        "config",
+        "view",
+        "--minify",
+        "--raw",
+        "-o",
+        "jsonpath={.clusters[0].cluster.certificate-authority}",
+    ]);
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}.kubeconfig"));
+    std::fs::write(
+        &path,
+        format!("apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: '{server}', certificate-authority: {ca}}}}}]\nusers: [{{name: u, user: {{token: {token}}}}}]\ncontexts: [{{name: x, context: {{cluster: c, user: u}}}}]\ncurrent-context: x\n"),
+    )
+    .expect("write kubeconfig");
+    path
+}
+
+/// A kubeconfig for a ServiceAccount's token, against the local cluster.
+pub fn service_account_kubeconfig(namespace: &str, account: &str) -> PathBuf {
+    let token = kubectl_ok(&[
+        "create",
+        "token",
+        account,
+        "-n",
+        namespace,
+        "--duration=30m",
+    ]);
+    token_kubeconfig(&format!("{namespace}-{account}"), token.trim())
+}

@@ -86,18 +86,7 @@ func (r *registry) registerExec(ctx context.Context, pod *corev1.Pod) {
 			"local":      map[string]any{"workDir": "/", "envs": r.containerEnv(ctx, pod, c)},
 		})
 	}
-	exec := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "kwok.x-k8s.io/v1alpha1",
-		"kind":       "Exec",
-		"metadata": map[string]any{
-			"name":      pod.Name,
-			"namespace": pod.Namespace,
-			"ownerReferences": []any{map[string]any{
-				"apiVersion": "v1", "kind": "Pod", "name": pod.Name, "uid": string(pod.UID),
-			}},
-		},
-		"spec": map[string]any{"execs": execs},
-	}}
+	exec := kwokObjectOf(pod, "Exec", map[string]any{"execs": execs})
 	if _, err := r.client.Resource(execsGVR).Namespace(pod.Namespace).Create(ctx, exec, metav1.CreateOptions{}); err != nil {
 		log.Printf("cannot register exec of %s/%s with kwok: %v", pod.Namespace, pod.Name, err)
 	}

@@ -206,20 +206,9 @@ func (r *registry) startLogging(ctx context.Context, p *simPod, pod *corev1.Pod)
 	l.write(now, "INFO bizra::metrics: serving Prometheus metrics on 0.0.0.0:9464")
 	l.write(now, "INFO bizra::rpc: listening on 0.0.0.0:9944 (ws 9945, p2p 30333)")
 
-	logs := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "kwok.x-k8s.io/v1alpha1",
-		"kind":       "Logs",
-		"metadata": map[string]any{
-			"name":      pod.Name,
-			"namespace": pod.Namespace,
-			"ownerReferences": []any{map[string]any{
-				"apiVersion": "v1", "kind": "Pod", "name": pod.Name, "uid": string(pod.UID),
-			}},
-		},
-		"spec": map[string]any{
-			"logs": []any{map[string]any{"logsFile": path, "follow": true}},
-		},
-	}}
+	logs := kwokObjectOf(pod, "Logs", map[string]any{
+		"logs": []any{map[string]any{"logsFile": path, "follow": true}},
+	})
 	_, err = r.client.Resource(logsGVR).Namespace(pod.Namespace).Create(ctx, logs, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		existing, getErr := r.client.Resource(logsGVR).Namespace(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
@@ -231,6 +220,23 @@ func (r *registry) startLogging(ctx context.Context, p *simPod, pod *corev1.Pod)
 	if err != nil {
 		log.Printf("cannot register logs of %s/%s with kwok: %v", pod.Namespace, pod.Name, err)
 	}
+}
+
+// kwokObjectOf builds a kwok debugging object (Logs, Exec) for a pod: named like it, in its
+// namespace, and owned by it so that it goes away with the pod.
+func kwokObjectOf(pod *corev1.Pod, kind string, spec map[string]any) *unstructured.Unstructured {
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "kwok.x-k8s.io/v1alpha1",
+		"kind":       kind,
+		"metadata": map[string]any{
+			"name":      pod.Name,
+			"namespace": pod.Namespace,
+			"ownerReferences": []any{map[string]any{
+				"apiVersion": "v1", "kind": "Pod", "name": pod.Name, "uid": string(pod.UID),
+			}},
+		},
+		"spec": spec,
+	}}
 }
 
 // heartbeatLogs writes a line per pod every few seconds, as a running node does.

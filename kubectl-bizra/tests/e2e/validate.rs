@@ -8,6 +8,18 @@ fn validate(ns: &str, extra: &[&str]) -> (i32, serde_json::Value) {
     bizra_json(&args)
 }
 
+/// Runs one gate (with `extra` flags), which must fail: exit code 1 and status `fail`. Returns the
+/// gate's result for the caller's checks of its evidence.
+fn failing_gate(ns: &str, gate_name: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["--gate", gate_name];
+    args.extend(extra);
+    let (code, report) = validate(ns, &args);
+    assert_eq!(code, 1, "{report}");
+    let result = gate(&report, gate_name).clone();
+    assert_eq!(result["status"], "fail", "{result}");
+    result
+}
+
 /// Validates one gate until `done` says its result is the expected one (metrics-server and
 /// Prometheus see changes with a delay).
 fn until_gate(
@@ -88,10 +100,7 @@ fn an_unready_pod_fails_pod_health_and_service_connectivity() {
         "fail",
         1,
     );
-    let (code, report) = validate(&ns.name, &["--gate", "pod-health"]);
-    assert_eq!(code, 1);
-    let health = gate(&report, "pod-health");
-    assert_eq!(health["status"], "fail");
+    let health = failing_gate(&ns.name, "pod-health", &[]);
     assert!(
         health["pods"]
             .as_array()
@@ -147,9 +156,7 @@ fn a_wrong_service_monitor_fails_prometheus_scraping() {
         "-p",
         r#"[{"op":"replace","path":"/spec/endpoints/0/interval","value":"30s"}]"#,
     ]);
-    let (code, report) = validate(&ns.name, &["--gate", "prometheus-scraping"]);
-    assert_eq!(code, 1);
-    let scraping = gate(&report, "prometheus-scraping");
+    let scraping = failing_gate(&ns.name, "prometheus-scraping", &[]);
     assert!(
         scraping["message"]
             .as_str()
@@ -288,10 +295,8 @@ fn a_wrong_config_map_value_fails_environment() {
         "-p",
         r#"{"data":{"BIZRA_USE_RUST":"false"}}"#,
     ]);
-    let (code, report) = validate(&ns.name, &["--gate", "environment"]);
-    assert_eq!(code, 1);
     assert_eq!(
-        gate(&report, "environment")["message"],
+        failing_gate(&ns.name, "environment", &[])["message"],
         "BIZRA_USE_RUST=false, expected true"
     );
 }
@@ -310,9 +315,7 @@ fn a_root_container_fails_security() {
         "-p",
         r#"[{"op":"replace","path":"/spec/template/spec/securityContext/runAsUser","value":0}]"#,
     ]);
-    let (code, report) = validate(&ns.name, &["--gate", "security"]);
-    assert_eq!(code, 1);
-    let security = gate(&report, "security");
+    let security = failing_gate(&ns.name, "security", &[]);
     assert!(
         security["message"]
             .as_str()
@@ -591,9 +594,7 @@ fn exec_confirms_the_environment_the_running_node_sees() {
         "-p",
         r#"{"data":{"METRICS_PORT":"9999"}}"#,
     ]);
-    let (code, report) = validate(&ns.name, &["--gate", "environment", "--exec"]);
-    assert_eq!(code, 1);
-    let message = gate(&report, "environment")["message"]
+    let message = failing_gate(&ns.name, "environment", &["--exec"])["message"]
         .as_str()
         .unwrap_or("")
         .to_owned();

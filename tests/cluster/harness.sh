@@ -96,10 +96,17 @@ cluster_processes_alive() {
 }
 
 cluster_up() {
-  if cluster_processes_alive && apiserver_ready; then
-    return
+  # A running cluster may answer slowly on busy cores: give it time before judging it broken.
+  if cluster_processes_alive; then
+    local i
+    for i in $(seq 1 30); do
+      apiserver_ready && return
+      sleep 2
+    done
   fi
-  # A half-made cluster (a failed earlier up, a reboot) is removed and made again.
+  # A half-made cluster (a failed earlier up, a reboot) is removed and made again; the node
+  # simulator holds the old cluster's credentials, so it is restarted too.
+  nodesim_down
   cluster_down
   log "starting kube-apiserver, controller-manager, scheduler, etcd, kwok and metrics-server"
   sed "s|@METRICS_SERVER_MANIFESTS@|$here/metrics-server|" "$here/kwok.yaml.in" >"$state/kwok.yaml"

@@ -24,6 +24,9 @@ cargo test --workspace
 step "policy builds for wasm32-wasip1"
 cargo build -p policy-wasm --target wasm32-wasip1 --release
 
+step "release archive, krew manifest, offline krew install and completion"
+cargo test -p kubectl-bizra --test krew -- --ignored
+
 step "cluster smoke test (brings the cluster up and down itself)"
 cargo test -p kubectl-bizra --test smoke -- --ignored
 

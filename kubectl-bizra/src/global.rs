@@ -25,7 +25,7 @@ pub fn user_agent() -> String {
 #[command(next_help_heading = "Kubernetes flags")]
 pub struct GlobalOptions {
     /// Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).
-    #[arg(long, global = true, value_name = "PATH")]
+    #[arg(long, global = true, value_name = "PATH", value_hint = clap::ValueHint::FilePath)]
     pub kubeconfig: Option<PathBuf>,
 
     /// The kubeconfig context to use.

@@ -3,6 +3,7 @@
 pub mod apply;
 pub mod cli;
 pub mod cmd;
+pub mod completion;
 pub mod error;
 pub mod exit_code;
 pub mod global;
@@ -21,6 +22,11 @@ use crate::exit_code::ExitStatus;
 /// Parses the command line before any runtime starts (so `--help` stays instant), runs the
 /// subcommand, prints a failure as `error: ...` on stderr, and returns its documented exit code.
 pub fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some(completion::ENTRY) {
+        use clap::CommandFactory;
+        return completion::run(&cli::Cli::command(), &args[2..]);
+    }
     let cli = cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

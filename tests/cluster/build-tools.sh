@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds (once) the Go binaries the local cluster needs and caches them outside the clone,
 # keyed by version: kube-apiserver, kube-controller-manager, kube-scheduler from k8s.io/kubernetes,
-# kwok and kwokctl from sigs.k8s.io/kwok, metrics-server, and kubeconform for the manifest tests.
+# kwok and kwokctl from sigs.k8s.io/kwok, metrics-server, kubeconform for the manifest tests, and
+# krew with validate-krew-manifest for the install test.
 # Prints nothing but progress on stderr.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -53,5 +54,7 @@ mkdir -p "$cache"
 go_install_cached kubeconform "$KUBECONFORM_VERSION" github.com/yannh/kubeconform/cmd/kubeconform
 go_install_cached metrics-server "$METRICS_SERVER_VERSION" sigs.k8s.io/metrics-server/cmd/metrics-server
 go_install_cached kwok "$KWOK_VERSION" sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kwok/cmd/kwokctl
+# krew installs the plugin offline in the krew test; validate-krew-manifest is krew-index's check.
+go_install_cached krew "$KREW_VERSION" sigs.k8s.io/krew/cmd/krew sigs.k8s.io/krew/cmd/validate-krew-manifest
 build_kubernetes
 log "tools ready in $cache"

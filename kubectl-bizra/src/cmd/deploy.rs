@@ -35,12 +35,13 @@ pub struct Args {
         short = 'f',
         long = "filename",
         value_name = "DIR",
+        value_hint = clap::ValueHint::DirPath,
         conflicts_with = "kustomize"
     )]
     pub filename: Option<PathBuf>,
 
     /// Apply this kustomization (rendered with `kubectl kustomize`).
-    #[arg(short = 'k', long = "kustomize", value_name = "DIR")]
+    #[arg(short = 'k', long = "kustomize", value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
     pub kustomize: Option<PathBuf>,
 
     /// Run this node image (e.g. ghcr.io/bizra/node:v2.3.0).

@@ -18,7 +18,7 @@ use crate::validate::{GateId, Report, Status, gates, render_table};
 #[group(skip)]
 pub struct Args {
     /// YAML file of expectations (see README); flags override it.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     pub config: Option<PathBuf>,
 
     /// Run only these gates (repeat or comma-separate).

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The demo: installs what is needed, starts the local cluster (with the Prometheus Operator, Istio
-# and Kubewarden CRDs), deploys bizra-apex with `kubectl bizra deploy` and shows the gates' table.
+# and Kubewarden CRDs), deploys bizra-apex with `kubectl bizra deploy` and shows the gates' table,
+# then releases a new image as a canary with `kubectl bizra promote --auto` (stages shortened to
+# 20 s each) and shows `kubectl bizra status`.
 # Run as root on Debian 12. Leaves the cluster running; stop it with tests/cluster/harness.sh down.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,12 +24,21 @@ echo "+ kubectl bizra deploy --prometheus-url http://127.0.0.1:9090" >&2
 status=0
 kubectl bizra deploy --prometheus-url http://127.0.0.1:9090 || status=$?
 
+if [ "$status" -eq 0 ]; then
+  echo "+ kubectl bizra promote --auto --image ghcr.io/bizra/node:v2.3.0 --stages 5:20s,25:20s,50:20s ..." >&2
+  kubectl bizra promote --auto --image ghcr.io/bizra/node:v2.3.0 --stages 5:20s,25:20s,50:20s \
+    --interval 10s --window 30s --min-requests 50 --prometheus-url http://127.0.0.1:9090 || status=$?
+  echo "+ kubectl bizra status" >&2
+  kubectl bizra status || status=$?
+fi
+
 cat >&2 <<MSG
 
-kubectl bizra deploy exited with $status. The cluster is still running. To use it:
+The demo exited with $status. The cluster is still running. To use it:
   $(bash tests/cluster/harness.sh env)
   export PATH=$bin_dir:\$PATH
   kubectl bizra validate --prometheus-url http://127.0.0.1:9090
+  kubectl bizra rollback --reason "demo"   # stable back to the previous revision
 Stop it with: bash tests/cluster/harness.sh down
 MSG
 exit "$status"

@@ -37,3 +37,5 @@ bash "$harness" up
 cargo test -p kubectl-bizra --test bare -- --ignored
 bash "$harness" crds
 cargo test -p kubectl-bizra --test e2e -- --ignored
+step "disruption tests (apiserver restart, SIGKILL), one at a time"
+cargo test -p kubectl-bizra --test disruption -- --ignored --test-threads=1

@@ -27,6 +27,12 @@ pub enum Command {
     Deploy(Box<cmd::deploy::Args>),
     /// Check the deployment gates and exit non-zero when one fails (1) or cannot be decided (3).
     Validate(Box<cmd::validate::Args>),
+    /// Analyse the canary's stage and move it on when the analysis passes (--auto: the whole plan).
+    Promote(Box<cmd::promote::Args>),
+    /// Send all traffic to stable, scale the canary down, and undo a completed release.
+    Rollback(Box<cmd::rollback::Args>),
+    /// Show where the rollout stands: stage, weights, replicas per track, analyses, history.
+    Status(Box<cmd::status::Args>),
     /// Print the plugin version and, when the cluster is reachable, the server version.
     Version(cmd::version::Args),
 }

@@ -35,6 +35,14 @@ pub enum Error {
         source: Box<kube::Error>,
     },
 
+    /// Someone else changed the rollout between our read and our write; nothing was written.
+    #[error("{0}")]
+    Conflict(String),
+
+    /// Could not be decided now (no data, Prometheus unreachable); nothing was changed.
+    #[error("{0}")]
+    Inconclusive(String),
+
     #[error(
         "the cluster at {server} refused the credentials ({reason}); check the user in your kubeconfig"
     )]
@@ -51,6 +59,8 @@ impl Error {
             Error::Unreachable { .. } | Error::Unauthorized { .. } => {
                 ExitStatus::ClusterUnreachable
             }
+            Error::Conflict(_) => ExitStatus::Failed,
+            Error::Inconclusive(_) => ExitStatus::Inconclusive,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `kubectl bizra`: deploy, validate and progressively deliver the bizra-apex node.
 
 pub mod apply;
+pub mod canary;
 pub mod cli;
 pub mod cmd;
 pub mod completion;

@@ -8,6 +8,8 @@
 #   harness.sh status   what is running
 #   harness.sh env      print the export line for KUBECONFIG
 #   harness.sh crds     install the upstream CRDs of the optional manifests (tests/cluster/crds.sh)
+#   harness.sh restart-apiserver [SECONDS]   kill the kube-apiserver, keep it down SECONDS, start it
+#                       again (disruption tests)
 #
 # BIZRA_AUDIT=1 makes the apiserver write an audit log ($BIZRA_CLUSTER_DIR/kwok/clusters/bizra/
 # logs/audit.log), for counting API requests (tests/bench/validate-bench.sh).
@@ -132,8 +134,10 @@ cluster_down() {
   # Whatever kwokctl could not stop (a broken workdir) is stopped by its pid file.
   local f
   for f in "$KWOK_WORKDIR/clusters/$name"/pids/*.pid; do
-    [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
+    [ -s "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
   done
+  # Components started again by restart-apiserver run from the cluster's bin folder too.
+  pkill -9 -f "^$KWOK_WORKDIR/clusters/$name/bin/" 2>/dev/null || true
   rm -rf "${KWOK_WORKDIR:?}/clusters/$name"
 }
 
@@ -234,8 +238,59 @@ down() {
   cluster_down
   network_down
   rm -rf "${state:?}/pod-logs" "$state/kubeconfig" "$state/nodesim.log" "$state/kwokctl.log" "$state/prometheus.log" "$state/prometheus.yaml" \
-    "$state/scrape-targets.json" "$state/kwok.yaml"
+    "$state/scrape-targets.json" "$state/kwok.yaml" "$state/restarted-components.log"
   log "cluster removed"
+}
+
+# Kills the kube-apiserver and starts it again with the same command line and environment, as a
+# supervisor (systemd, the kubelet) would after a crash; etcd keeps running. Components that exit
+# meanwhile (the controller-manager and scheduler do when they cannot renew their leader lease)
+# are started again the same way.
+restart_apiserver() {
+  local downtime=${1:-0}
+  local pids="$KWOK_WORKDIR/clusters/$name/pids" saved component pid
+  cluster_processes_alive || die "the cluster is not running"
+  saved=$(mktemp -d)
+  for component in kube-apiserver kube-controller-manager kube-scheduler kwok-controller metrics-server; do
+    pid=$(cat "$pids/$component.pid")
+    cp "/proc/$pid/cmdline" "$saved/$component.cmdline"
+    cp "/proc/$pid/environ" "$saved/$component.environ"
+    readlink "/proc/$pid/cwd" >"$saved/$component.cwd"
+  done
+  pid=$(cat "$pids/kube-apiserver.pid")
+  log "killing kube-apiserver (pid $pid)"
+  kill -9 "$pid"
+  local i
+  for i in $(seq 1 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+  : >"$pids/kube-apiserver.pid"
+  if [ "$downtime" -gt 0 ]; then
+    log "kube-apiserver stays down for ${downtime}s"
+    sleep "$downtime"
+  fi
+  relaunch() {
+    local component=$1
+    local -a argv env
+    mapfile -d '' argv <"$saved/$component.cmdline"
+    mapfile -d '' env <"$saved/$component.environ"
+    # setsid may fork, so the process writes its own pid before becoming the component.
+    # The redirections cover the whole background job, so no process keeps this script's output
+    # open (a caller reading it to the end would wait forever).
+    (cd "$(cat "$saved/$component.cwd")" && exec setsid env -i "${env[@]}" \
+      bash -c 'echo $$ >"$0"; exec "$@"' "$pids/$component.pid" "${argv[@]}") \
+      >>"$state/restarted-components.log" 2>&1 </dev/null &
+    local i
+    for i in $(seq 1 20); do [ -s "$pids/$component.pid" ] && break; sleep 0.2; done
+    log "started $component again (pid $(cat "$pids/$component.pid"))"
+  }
+  relaunch kube-apiserver
+  wait_for "the restarted kube-apiserver to be ready" 120 apiserver_ready
+  # Give the others the time their leader election takes to notice, then revive the dead.
+  sleep 15
+  for component in kube-controller-manager kube-scheduler kwok-controller metrics-server; do
+    kill -0 "$(cat "$pids/$component.pid")" 2>/dev/null || relaunch "$component"
+  done
+  rm -rf "$saved"
+  cluster_processes_alive || die "the cluster did not come back after the restart"
 }
 
 crds() {
@@ -273,5 +328,6 @@ case "${1:-}" in
   status) status ;;
   env) echo "export KUBECONFIG=$kubeconfig" ;;
   crds) crds ;;
-  *) echo "usage: $0 up|down|status|env|crds" >&2; exit 2 ;;
+  restart-apiserver) restart_apiserver "${2:-0}" ;;
+  *) echo "usage: $0 up|down|status|env|crds|restart-apiserver [SECONDS]" >&2; exit 2 ;;
 esac

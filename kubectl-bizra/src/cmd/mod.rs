@@ -1,6 +1,9 @@
 //! One module per subcommand. Each exposes `Args` and `async fn run`.
 
 pub mod deploy;
+pub mod promote;
+pub mod rollback;
+pub mod status;
 pub mod validate;
 pub mod version;
 
@@ -11,6 +14,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     match cli.command {
         Command::Deploy(args) => deploy::run(&cli.global, *args).await,
         Command::Validate(args) => validate::run(&cli.global, *args).await,
+        Command::Promote(args) => promote::run(&cli.global, *args).await,
+        Command::Rollback(args) => rollback::run(&cli.global, *args).await,
+        Command::Status(args) => status::run(&cli.global, *args).await,
         Command::Version(args) => version::run(&cli.global, args).await,
     }
 }

@@ -4,6 +4,8 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod canary;
+mod completion;
 mod deploy;
 mod manifests;
 mod validate;

@@ -94,3 +94,20 @@ fn metric_names_are_collected_from_every_branch() {
     let names: Vec<String> = promql::metric_names(&expr).into_iter().collect();
     assert_eq!(names, ["a_total", "b", "c_bucket"]);
 }
+
+#[test]
+fn the_canary_analysis_queries_parse_and_read_the_nodes_rpc_series() {
+    let analysis = kubectl_bizra::canary::plan::Analysis::default();
+    let queries = kubectl_bizra::canary::analysis::queries(&analysis, "testnet");
+    assert_eq!(queries.len(), 6);
+    for query in queries {
+        let parsed = promql::parse(&query.query)
+            .unwrap_or_else(|e| panic!("{} {}: {e}\n{}", query.track, query.name, query.query));
+        let names = promql::metric_names(&parsed);
+        assert!(
+            names.iter().all(|n| n.starts_with("bizra_rpc_request")),
+            "{} reads {names:?}",
+            query.name
+        );
+    }
+}

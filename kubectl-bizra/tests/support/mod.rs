@@ -44,9 +44,14 @@ pub fn path_with_plugin() -> String {
 
 /// Runs the harness (`up`, `down`, `status`, `env`) and returns its output.
 pub fn harness(action: &str) -> Output {
+    harness_with(action, &[])
+}
+
+pub fn harness_with(action: &str, args: &[&str]) -> Output {
     Command::new("bash")
         .arg(harness_script())
         .arg(action)
+        .args(args)
         .output()
         .unwrap_or_else(|e| panic!("cannot run harness.sh {action}: {e}"))
 }
@@ -274,3 +279,142 @@ pub fn service_account_kubeconfig(namespace: &str, account: &str) -> PathBuf {
     ]);
     token_kubeconfig(&format!("{namespace}-{account}"), token.trim())
 }
+
+/// Starts the plugin without waiting for it; stdout and stderr are captured.
+pub fn bizra_spawn(args: &[&str]) -> std::process::Child {
+    command(env!("CARGO_BIN_EXE_kubectl-bizra"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("kubectl-bizra starts")
+}
+
+/// Waits for a spawned plugin to exit (killing it after `timeout`) and returns its output.
+pub fn finish(child: std::process::Child, timeout: Duration) -> Output {
+    let pid = child.id();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watchdog = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + timeout;
+            while Instant::now() < deadline {
+                if done.load(std::sync::atomic::Ordering::SeqCst) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        })
+    };
+    let out = child.wait_with_output().expect("wait for kubectl-bizra");
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let _ = watchdog.join();
+    out
+}
+
+/// A deployed namespace whose canary runs a new image (`v2.3.0`), ready for a release, with
+/// `template_annotations` (the simulator's `sim.bizra.dev/*` knobs) on the canary's pods.
+pub fn release_ready(prefix: &str, template_annotations: &[(&str, &str)]) -> TestNamespace {
+    let ns = deployed(prefix);
+    let annotations: serde_json::Map<String, serde_json::Value> = template_annotations
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), serde_json::Value::from(*v)))
+        .collect();
+    let patch = serde_json::json!({"spec": {"template": {
+        "metadata": {"annotations": annotations},
+        "spec": {"containers": [{"name": "bizra-node", "image": "ghcr.io/bizra/node:v2.3.0"}]}
+    }}});
+    kubectl_ok(&[
+        "patch",
+        "deployment",
+        "bizra-apex-canary",
+        "-n",
+        &ns.name,
+        "--type",
+        "strategic",
+        "-p",
+        &patch.to_string(),
+    ]);
+    ns
+}
+
+/// The VirtualService's weights (stable, canary) and the rollout state from its annotation.
+pub fn rollout(namespace: &str) -> ((i64, i64), serde_json::Value, String) {
+    let vs: serde_json::Value = serde_json::from_str(&kubectl_ok(&[
+        "get",
+        "virtualservice",
+        "bizra-apex",
+        "-n",
+        namespace,
+        "-o",
+        "json",
+    ]))
+    .expect("VirtualService JSON");
+    let route = &vs["spec"]["http"][0]["route"];
+    let weight = |subset: &str| {
+        route
+            .as_array()
+            .expect("route")
+            .iter()
+            .find(|d| d["destination"]["subset"] == subset)
+            .and_then(|d| d["weight"].as_i64())
+            .unwrap_or(0)
+    };
+    let state = vs["metadata"]["annotations"]["bizra.dev/rollout"]
+        .as_str()
+        .map(|s| serde_json::from_str(s).expect("state JSON"))
+        .unwrap_or(serde_json::Value::Null);
+    let resource_version = vs["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    (
+        (weight("stable"), weight("canary")),
+        state,
+        resource_version,
+    )
+}
+
+/// `spec.replicas` and the first container's image of a Deployment.
+pub fn deployment_spec(namespace: &str, name: &str) -> (i64, String) {
+    let d: serde_json::Value = serde_json::from_str(&kubectl_ok(&[
+        "get",
+        "deployment",
+        name,
+        "-n",
+        namespace,
+        "-o",
+        "json",
+    ]))
+    .expect("Deployment JSON");
+    (
+        d["spec"]["replicas"].as_i64().unwrap_or(-1),
+        d["spec"]["template"]["spec"]["containers"][0]["image"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned(),
+    )
+}
+
+/// The events of a rollout's history, in order.
+pub fn history_events(state: &serde_json::Value) -> Vec<String> {
+    state["history"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|h| h["event"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
+
+/// Analysis flags for short test stages: a 20 s rate window and 50 requests make a verdict.
+pub const FAST_ANALYSIS: &[&str] = &[
+    "--prometheus-url",
+    PROMETHEUS_URL,
+    "--window",
+    "20s",
+    "--min-requests",
+    "50",
+    "--interval",
+    "5s",
+];

@@ -1,0 +1,151 @@
+//! `kubectl bizra rollback`: all traffic to stable and the canary scaled down in one command;
+//! after a completed release also `kubectl rollout undo` of stable. Idempotent and resumable.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::canary::cluster::{Cluster, Names};
+use crate::canary::plan::Plan;
+use crate::canary::routing::Weights;
+use crate::canary::state::Phase;
+use crate::canary::{Change, Engine, is_transient};
+use crate::cmd::deploy::DryRun;
+use crate::exit_code::ExitStatus;
+use crate::global::{GlobalOptions, parse_duration};
+use crate::output;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub names: Names,
+
+    /// Why, recorded in the rollout's history.
+    #[arg(long, value_name = "TEXT", default_value = "manual rollback")]
+    pub reason: String,
+
+    /// The stable revision to go back to (as `kubectl rollout undo --to-revision`); by default
+    /// the revision before the completed release, or none while the release is not completed.
+    #[arg(long, value_name = "REVISION", value_parser = clap::value_parser!(i64).range(1..))]
+    pub to_revision: Option<i64>,
+
+    /// `server`: send the planned changes to the server as a dry run.
+    #[arg(long, value_enum, value_name = "STRATEGY", default_value_t = DryRun::None)]
+    pub dry_run: DryRun,
+
+    /// How long to wait for the Deployments to scale and roll out.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10m")]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RollbackReport {
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    pub namespace: String,
+    pub virtual_service: String,
+    pub rolled_back: bool,
+    pub phase: Phase,
+    pub weights: Weights,
+    pub reason: String,
+    pub dry_run: bool,
+    pub changes: Vec<Change>,
+}
+
+fn render_table(report: &RollbackReport) -> String {
+    let mut text = if report.rolled_back {
+        format!(
+            "rolled back{}: {}\n",
+            if report.dry_run {
+                " (server dry run: nothing changed)"
+            } else {
+                ""
+            },
+            report.reason
+        )
+    } else {
+        "nothing to roll back: all traffic is on stable and the canary is scaled down\n".to_string()
+    };
+    text.push_str(&format!(
+        "weights: stable {}%, canary {}%\n",
+        report.weights.stable, report.weights.canary
+    ));
+    if !report.changes.is_empty() {
+        text.push('\n');
+        text.push_str(&output::table(
+            &["kind", "name", "field", "from", "to"],
+            report.changes.iter().map(|c| {
+                [
+                    c.kind.clone(),
+                    c.name.clone(),
+                    c.field.clone(),
+                    c.from.clone(),
+                    c.to.clone(),
+                ]
+            }),
+        ));
+    }
+    text
+}
+
+pub async fn run(global: &GlobalOptions, args: Args) -> anyhow::Result<ExitStatus> {
+    let kube = global.client().await?;
+    let cluster = Cluster::new(
+        kube,
+        &global.namespace,
+        args.names.clone(),
+        args.dry_run == DryRun::Server,
+    );
+    let mut engine = Engine {
+        cluster: &cluster,
+        prometheus: None,
+        plan: Plan::default(),
+        wait_timeout: args.timeout,
+        changes: Vec::new(),
+    };
+    // A rollback must get through: a concurrent writer only makes it read again and retry.
+    let mut attempts = 0;
+    let (observed, rolled_back) = loop {
+        attempts += 1;
+        let mut observed = cluster.observe().await?;
+        match engine
+            .rollback(&mut observed, &args.reason, args.to_revision)
+            .await
+        {
+            Ok(done) => break (observed, done),
+            Err(err) if attempts < 5 && (is_transient(&err) || is_conflict(&err)) => {
+                eprintln!("retrying the rollback: {}", crate::error::render(&err));
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(err) => return Err(err),
+        }
+    };
+    let report = RollbackReport {
+        api_version: "bizra.dev/v1alpha1",
+        kind: "RollbackResult",
+        namespace: global.namespace.clone(),
+        virtual_service: args.names.virtual_service.clone(),
+        rolled_back,
+        phase: observed.state.phase,
+        weights: observed.weights,
+        reason: observed
+            .state
+            .reason
+            .clone()
+            .unwrap_or_else(|| args.reason.clone()),
+        dry_run: cluster.dry_run,
+        changes: engine.changes,
+    };
+    output::print(global.output, &report, render_table)?;
+    Ok(ExitStatus::Success)
+}
+
+fn is_conflict(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<crate::error::Error>(),
+            Some(crate::error::Error::Conflict(_))
+        )
+    })
+}

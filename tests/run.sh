@@ -22,7 +22,9 @@ step "unit and snapshot tests"
 cargo test --workspace
 
 step "policy builds for wasm32-wasip1"
-cargo build -p policy-wasm --target wasm32-wasip1 --release
+cargo build -p policy-wasm --target wasm32-wasip1 --profile policy
+wasm="${CARGO_TARGET_DIR:-target}/wasm32-wasip1/policy/policy_wasm.wasm"
+printf 'policy_wasm.wasm: %s bytes\n' "$(stat -c %s "$wasm")" >&2
 
 step "release archive, krew manifest, offline krew install and completion"
 cargo test -p kubectl-bizra --test krew -- --ignored

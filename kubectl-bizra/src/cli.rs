@@ -27,6 +27,9 @@ pub enum Command {
     Deploy(Box<cmd::deploy::Args>),
     /// Check the deployment gates and exit non-zero when one fails (1) or cannot be decided (3).
     Validate(Box<cmd::validate::Args>),
+    /// Check manifests offline with the admission policy's rules (non-root, limits, security
+    /// context) before anything is applied.
+    Lint(cmd::lint::Args),
     /// Analyse the canary's stage and move it on when the analysis passes (--auto: the whole plan).
     Promote(Box<cmd::promote::Args>),
     /// Send all traffic to stable, scale the canary down, and undo a completed release.

@@ -4,4 +4,24 @@
 //! run exactly the same checks (its security gate and `lint`) without the Kubewarden SDK; the
 //! `policy` feature adds the waPC entry points around them.
 
+pub mod glob;
+mod pem;
 pub mod rules;
+pub mod settings;
+
+#[cfg(feature = "policy")]
+pub mod policy;
+
+/// Registers the waPC functions Kubewarden calls; nothing else happens at load time.
+#[cfg(feature = "policy")]
+#[allow(unsafe_code)] // the waPC host finds this entry point by its unmangled name
+#[unsafe(no_mangle)]
+pub extern "C" fn wapc_init() {
+    use kubewarden_policy_sdk::wapc_guest::register_function;
+    register_function("validate", policy::validate);
+    register_function("validate_settings", policy::validate_settings);
+    register_function(
+        "protocol_version",
+        kubewarden_policy_sdk::protocol_version_guest,
+    );
+}

@@ -1,6 +1,7 @@
 //! One module per subcommand. Each exposes `Args` and `async fn run`.
 
 pub mod deploy;
+pub mod lint;
 pub mod promote;
 pub mod rollback;
 pub mod status;
@@ -14,6 +15,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     match cli.command {
         Command::Deploy(args) => deploy::run(&cli.global, *args).await,
         Command::Validate(args) => validate::run(&cli.global, *args).await,
+        Command::Lint(args) => lint::run(&cli.global, args).await,
         Command::Promote(args) => promote::run(&cli.global, *args).await,
         Command::Rollback(args) => rollback::run(&cli.global, *args).await,
         Command::Status(args) => status::run(&cli.global, *args).await,

@@ -118,6 +118,22 @@ pub fn containers(spec: &PodSpec) -> Vec<ContainerView<'_>> {
     regular.chain(init).chain(ephemeral).collect()
 }
 
+/// Where the pod spec sits in each kind that carries one (a JSON pointer): Pod, the workload
+/// controllers, Job and CronJob. `None` for any other kind.
+pub fn pod_spec_pointer(kind: &str) -> Option<&'static str> {
+    Some(match kind {
+        "Pod" => "/spec",
+        "Deployment"
+        | "ReplicaSet"
+        | "StatefulSet"
+        | "DaemonSet"
+        | "ReplicationController"
+        | "Job" => "/spec/template/spec",
+        "CronJob" => "/spec/jobTemplate/spec/template/spec",
+        _ => return None,
+    })
+}
+
 /// Which of the pod-spec rules run (signatures are checked by the policy with host calls).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]

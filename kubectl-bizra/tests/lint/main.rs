@@ -1,0 +1,144 @@
+//! `kubectl bizra lint` as users run it: no cluster, exit codes a CI job can branch on.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+fn lint(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kubectl-bizra"))
+        .arg("lint")
+        .args(args)
+        // No cluster is needed: a kubeconfig pointing nowhere must not matter.
+        .env("KUBECONFIG", "/nonexistent/kubeconfig")
+        .output()
+        .expect("kubectl-bizra runs")
+}
+
+fn scratch(name: &str, text: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    std::fs::write(&path, text).expect("write manifest");
+    path
+}
+
+#[test]
+fn the_repositorys_manifests_pass() {
+    let manifests = repo_root().join("manifests");
+    let out = lint(&["-f", manifests.to_str().expect("utf-8"), "-o", "json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert_eq!(report["kind"], "LintReport");
+    assert_eq!(report["workloads"], 2);
+    assert_eq!(report["findings"], serde_json::json!([]));
+}
+
+#[test]
+fn a_pod_running_as_root_fails() {
+    let pod = scratch(
+        "root-pod.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: as-root\nspec:\n  securityContext:\n    runAsUser: 0\n  containers:\n  - name: node\n    image: ghcr.io/bizra/node:v2.2.0-rc1\n    securityContext:\n      allowPrivilegeEscalation: false\n      capabilities: {drop: [ALL]}\n    resources:\n      limits: {cpu: '1', memory: 1Gi}\n",
+    );
+    let out = lint(&["-f", pod.to_str().expect("utf-8"), "-o", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    let findings = report["findings"].as_array().expect("findings");
+    assert!(
+        findings.iter().any(|f| f["rule"] == "nonRoot"
+            && f["name"] == "as-root"
+            && f["container"] == "node"
+            && f["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("runAsUser is 0")),
+        "{report}"
+    );
+    let table =
+        String::from_utf8_lossy(&lint(&["-f", pod.to_str().expect("utf-8")]).stdout).into_owned();
+    assert!(
+        table.contains("Pod/as-root") && table.contains("violation"),
+        "{table}"
+    );
+}
+
+#[test]
+fn bad_input_is_a_usage_error_naming_the_file() {
+    let out = lint(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    let broken = scratch("broken.yaml", "kind: Pod\n  metadata: [\n");
+    let out = lint(&["-f", broken.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("broken.yaml is not valid YAML"), "{stderr}");
+}
+
+fn yaml(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).expect("read YAML");
+    serde_saphyr::from_str(&text).expect("parse YAML")
+}
+
+#[test]
+fn the_cluster_admission_policy_matches_the_policys_metadata_and_settings() {
+    let policy = yaml(&repo_root().join("manifests/policy/clusteradmissionpolicy.yaml"));
+    let metadata = yaml(&repo_root().join("policy-wasm/metadata.yml"));
+    let spec = &policy["spec"];
+
+    // The settings pass the policy's own validate_settings.
+    let settings = serde_json::to_vec(&spec["settings"]).expect("settings JSON");
+    let parsed = policy_wasm::settings::Settings::parse(&settings).expect("settings are valid");
+    // Pinning digests mutates: the policy must be allowed to.
+    assert_eq!(spec["mutating"], serde_json::Value::Bool(parsed.pin_digest));
+    assert_eq!(metadata["mutating"], true);
+
+    // Same resources and operations as the metadata the policy ships with.
+    let rules = |v: &serde_json::Value| {
+        let mut all: Vec<String> = v
+            .as_array()
+            .expect("rules")
+            .iter()
+            .flat_map(|r| {
+                let group = r["apiGroups"][0].as_str().unwrap_or("").to_string();
+                let ops = r["operations"].to_string();
+                r["resources"]
+                    .as_array()
+                    .expect("resources")
+                    .iter()
+                    .map(move |res| format!("{group}/{}:{ops}", res.as_str().unwrap_or("")))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        all.sort();
+        all
+    };
+    assert_eq!(rules(&spec["rules"]), rules(&metadata["rules"]));
+    assert!(
+        rules(&spec["rules"])
+            .iter()
+            .any(|r| r.starts_with("/pods/ephemeralcontainers:"))
+    );
+
+    // The module tag is the version the metadata declares.
+    let version = metadata["annotations"]["io.kubewarden.policy.version"]
+        .as_str()
+        .expect("version");
+    assert!(
+        spec["module"]
+            .as_str()
+            .expect("module")
+            .ends_with(&format!(":v{version}"))
+    );
+    assert_eq!(metadata["executionMode"], "kubewarden-wapc");
+    assert_eq!(
+        metadata["hostCapabilities"],
+        serde_json::json!(["oci/v2/verify"])
+    );
+}

@@ -19,12 +19,15 @@ step "node simulator tests"
 (cd tests/nodesim && go test ./...)
 
 step "unit and snapshot tests"
-cargo test --workspace
+cargo test --workspace --exclude policy-host
 
 step "policy builds for wasm32-wasip1"
 cargo build -p policy-wasm --target wasm32-wasip1 --profile policy
-wasm="${CARGO_TARGET_DIR:-target}/wasm32-wasip1/policy/policy_wasm.wasm"
+wasm="${CARGO_TARGET_DIR:-$repo/target}/wasm32-wasip1/policy/policy_wasm.wasm"
 printf 'policy_wasm.wasm: %s bytes\n' "$(stat -c %s "$wasm")" >&2
+
+step "the compiled policy in wasmtime, through waPC, as Kubewarden runs it"
+POLICY_WASM="$wasm" cargo test --release -p policy-host
 
 step "release archive, krew manifest, offline krew install and completion"
 cargo test -p kubectl-bizra --test krew -- --ignored

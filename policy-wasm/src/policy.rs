@@ -2,7 +2,6 @@
 //! signatures through Kubewarden's sigstore host capabilities, one rejection listing all
 //! violations, and (with `pinDigest`) verified images pinned to their digest by mutation.
 
-use k8s_openapi::api::core::v1::PodSpec;
 use kubewarden_policy_sdk::host_capabilities::verification::{
     KeylessInfo, KeylessPrefixInfo, VerificationResponse, verify_certificate,
     verify_keyless_exact_match, verify_keyless_github_actions, verify_keyless_prefix_match,
@@ -15,7 +14,7 @@ use kubewarden_policy_sdk::{accept_request, mutate_request, reject_request};
 use serde::Deserialize;
 
 use crate::rules::{
-    ContainerKind, PodRules, Rule, Violation, check_pod_spec, containers, pod_spec_pointer,
+    ContainerKind, PodFields, PodRules, Rule, Violation, check_pod, containers, pod_spec_pointer,
 };
 use crate::settings::{Settings, SignatureRule};
 
@@ -86,19 +85,19 @@ fn short(message: &str) -> String {
 pub enum Decision {
     Accept,
     /// Accept with verified images pinned to their digests (the pod spec as it should be).
-    Pin(Box<PodSpec>),
+    Pin(Box<PodFields>),
     Reject(Vec<Violation>),
 }
 
 /// The decision for a pod spec under `settings`, asking `verifier` about signatures.
-pub fn decide(spec: &PodSpec, settings: &Settings, verifier: &dyn Verifier) -> Decision {
+pub fn decide(spec: &PodFields, settings: &Settings, verifier: &dyn Verifier) -> Decision {
     let pod_rules = PodRules {
         non_root: settings.rules.non_root,
         limits: settings.rules.limits,
         security_context: settings.rules.security_context,
         require_requests: settings.require_requests,
     };
-    let mut violations = check_pod_spec(spec, &pod_rules);
+    let mut violations = check_pod(spec, &pod_rules);
     let mut digests: Vec<(ContainerKind, String, String)> = Vec::new();
     if settings.rules.signed_images {
         for container in containers(spec) {
@@ -236,9 +235,9 @@ pub fn validate_with(payload: &[u8], verifier: &dyn Verifier) -> CallResult {
             None,
         );
     };
-    let spec: PodSpec = match request.request.object.pointer(pointer) {
+    let spec: PodFields = match request.request.object.pointer(pointer) {
         None | Some(serde_json::Value::Null) => return accept_request(),
-        Some(value) => match PodSpec::deserialize(value) {
+        Some(value) => match PodFields::deserialize(value) {
             Ok(spec) => spec,
             Err(e) => {
                 return reject_request(
@@ -273,7 +272,7 @@ pub fn validate_with(payload: &[u8], verifier: &dyn Verifier) -> CallResult {
 
 /// Writes the pinned images into the pod spec JSON in place, leaving every other field as the
 /// user sent it (and sparing the module a serializer for the whole PodSpec).
-fn pin_images(spec: &mut serde_json::Value, pinned: &PodSpec) {
+fn pin_images(spec: &mut serde_json::Value, pinned: &PodFields) {
     type Images<'a> = Vec<(&'a str, Option<&'a String>)>;
     let lists: [(&str, Images); 3] = [
         (

@@ -1,11 +1,9 @@
 //! Resource limits: cpu and memory limits on every container and init container, and optionally
 //! requests too. Ephemeral containers cannot carry resources and are exempt.
 
-use k8s_openapi::api::core::v1::PodSpec;
+use super::{PodFields, Rule, Violation, containers};
 
-use super::{Rule, Violation, containers};
-
-pub fn check_limits(spec: &PodSpec, require_requests: bool) -> Vec<Violation> {
+pub fn check_limits(spec: &PodFields, require_requests: bool) -> Vec<Violation> {
     let mut violations = Vec::new();
     for c in containers(spec) {
         let Some(resources) = c.resources else {
@@ -40,7 +38,8 @@ mod tests {
     use super::super::fixtures::pod_spec;
     use super::*;
 
-    fn messages(spec: &PodSpec, require_requests: bool) -> Vec<String> {
+    fn messages(spec: &k8s_openapi::api::core::v1::PodSpec, require_requests: bool) -> Vec<String> {
+        let spec = &PodFields::from(spec);
         check_limits(spec, require_requests)
             .into_iter()
             .map(|v| v.to_string())

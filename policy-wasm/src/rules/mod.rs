@@ -6,7 +6,9 @@ mod limits;
 mod non_root;
 mod security_context;
 
-use k8s_openapi::api::core::v1::{PodSpec, ResourceRequirements, SecurityContext};
+use k8s_openapi::api::core::v1::{
+    PodSecurityContext, PodSpec, ResourceRequirements, SecurityContext,
+};
 use serde::{Deserialize, Serialize};
 
 pub use limits::check_limits;
@@ -84,36 +86,95 @@ pub struct ContainerView<'a> {
     pub resources: Option<Option<&'a ResourceRequirements>>,
 }
 
+/// The parts of a pod spec the rules read, in k8s-openapi's own types. The policy deserializes
+/// only these from a request (a full `PodSpec` deserializer would make the module far larger);
+/// the plugin converts a `PodSpec` with `From`. Unknown fields are ignored, as in `PodSpec`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodFields {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_context: Option<PodSecurityContext>,
+    pub containers: Vec<ContainerFields>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_containers: Option<Vec<ContainerFields>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ephemeral_containers: Option<Vec<ContainerFields>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerFields {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_context: Option<SecurityContext>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+}
+
+impl From<&PodSpec> for PodFields {
+    fn from(spec: &PodSpec) -> Self {
+        let fields = |name: &str,
+                      image: &Option<String>,
+                      sc: &Option<SecurityContext>,
+                      res: &Option<ResourceRequirements>| {
+            ContainerFields {
+                name: name.to_owned(),
+                image: image.clone(),
+                security_context: sc.clone(),
+                resources: res.clone(),
+            }
+        };
+        PodFields {
+            security_context: spec.security_context.clone(),
+            containers: spec
+                .containers
+                .iter()
+                .map(|c| fields(&c.name, &c.image, &c.security_context, &c.resources))
+                .collect(),
+            init_containers: spec.init_containers.as_ref().map(|list| {
+                list.iter()
+                    .map(|c| fields(&c.name, &c.image, &c.security_context, &c.resources))
+                    .collect()
+            }),
+            ephemeral_containers: spec.ephemeral_containers.as_ref().map(|list| {
+                list.iter()
+                    .map(|c| fields(&c.name, &c.image, &c.security_context, &c.resources))
+                    .collect()
+            }),
+        }
+    }
+}
+
 /// Every container of the pod: containers, then init containers, then ephemeral containers.
-pub fn containers(spec: &PodSpec) -> Vec<ContainerView<'_>> {
-    let regular = spec.containers.iter().map(|c| ContainerView {
-        kind: ContainerKind::Container,
-        name: &c.name,
-        image: c.image.as_deref(),
-        security_context: c.security_context.as_ref(),
-        resources: Some(c.resources.as_ref()),
-    });
-    let init = spec
-        .init_containers
-        .iter()
-        .flatten()
-        .map(|c| ContainerView {
-            kind: ContainerKind::InitContainer,
+pub fn containers(spec: &PodFields) -> Vec<ContainerView<'_>> {
+    fn view(kind: ContainerKind, c: &ContainerFields) -> ContainerView<'_> {
+        ContainerView {
+            kind,
             name: &c.name,
             image: c.image.as_deref(),
             security_context: c.security_context.as_ref(),
             resources: Some(c.resources.as_ref()),
-        });
+        }
+    }
+    let regular = spec
+        .containers
+        .iter()
+        .map(|c| view(ContainerKind::Container, c));
+    let init = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .map(|c| view(ContainerKind::InitContainer, c));
     let ephemeral = spec
         .ephemeral_containers
         .iter()
         .flatten()
         .map(|c| ContainerView {
-            kind: ContainerKind::EphemeralContainer,
-            name: &c.name,
-            image: c.image.as_deref(),
-            security_context: c.security_context.as_ref(),
+            // Ephemeral containers cannot carry resources: the limits rule skips them.
             resources: None,
+            ..view(ContainerKind::EphemeralContainer, c)
         });
     regular.chain(init).chain(ephemeral).collect()
 }
@@ -158,6 +219,11 @@ impl Default for PodRules {
 
 /// Every violation of the enabled pod-spec rules, in container order.
 pub fn check_pod_spec(spec: &PodSpec, rules: &PodRules) -> Vec<Violation> {
+    check_pod(&PodFields::from(spec), rules)
+}
+
+/// [`check_pod_spec`] on the fields the rules read.
+pub fn check_pod(spec: &PodFields, rules: &PodRules) -> Vec<Violation> {
     let mut violations = Vec::new();
     if rules.non_root {
         violations.extend(check_non_root(spec));

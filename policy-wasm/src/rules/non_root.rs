@@ -2,11 +2,9 @@
 //! container or inherited from the pod, and no `runAsUser: 0` at either level (the container's
 //! value overrides the pod's).
 
-use k8s_openapi::api::core::v1::PodSpec;
+use super::{PodFields, Rule, Violation, containers};
 
-use super::{Rule, Violation, containers};
-
-pub fn check_non_root(spec: &PodSpec) -> Vec<Violation> {
+pub fn check_non_root(spec: &PodFields) -> Vec<Violation> {
     let pod = spec.security_context.as_ref();
     let mut violations = Vec::new();
     for c in containers(spec) {
@@ -53,7 +51,8 @@ mod tests {
     use super::super::fixtures::pod_spec;
     use super::*;
 
-    fn messages(spec: &PodSpec) -> Vec<String> {
+    fn messages(spec: &k8s_openapi::api::core::v1::PodSpec) -> Vec<String> {
+        let spec = &PodFields::from(spec);
         check_non_root(spec)
             .into_iter()
             .map(|v| v.to_string())

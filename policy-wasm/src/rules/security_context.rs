@@ -1,11 +1,9 @@
 //! The seed report's container security context: `allowPrivilegeEscalation` explicitly false and
 //! every capability dropped (`capabilities.drop` holds `ALL`).
 
-use k8s_openapi::api::core::v1::PodSpec;
+use super::{PodFields, Rule, Violation, containers};
 
-use super::{Rule, Violation, containers};
-
-pub fn check_security_context(spec: &PodSpec) -> Vec<Violation> {
+pub fn check_security_context(spec: &PodFields) -> Vec<Violation> {
     let mut violations = Vec::new();
     for c in containers(spec) {
         let violation = |message: &str| Violation {
@@ -45,7 +43,8 @@ mod tests {
     use super::super::fixtures::pod_spec;
     use super::*;
 
-    fn messages(spec: &PodSpec) -> Vec<String> {
+    fn messages(spec: &k8s_openapi::api::core::v1::PodSpec) -> Vec<String> {
+        let spec = &PodFields::from(spec);
         check_security_context(spec)
             .into_iter()
             .map(|v| v.to_string())

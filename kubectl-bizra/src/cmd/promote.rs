@@ -366,8 +366,7 @@ impl Run<'_> {
 
     /// The whole plan, resumable: every decision is taken from the state in the cluster.
     async fn auto(&mut self) -> anyhow::Result<PromoteReport> {
-        let cluster = self.engine.cluster;
-        self.check_image_flag(&cluster.observe().await?)?;
+        self.check_image_flag(&self.engine.cluster.observe().await?)?;
         let mut started_here = false;
         let mut transient_since: Option<tokio::time::Instant> = None;
         let mut last_analysis = None;
@@ -385,9 +384,8 @@ impl Run<'_> {
                         )));
                     }
                     eprintln!("will retry: {}", crate::error::render(&err));
-                    tokio::time::sleep(Duration::from_secs(2)).await;
                     // A conflict means someone else wrote: the next step re-reads and decides again.
-                    let _ = cluster;
+                    tokio::time::sleep(Duration::from_secs(2)).await;
                 }
                 Err(err) => return Err(err),
             }
@@ -439,7 +437,10 @@ impl Run<'_> {
                     last.take(),
                 )))
             }
-            Phase::RollingBack => unreachable!("check_consistent refuses an unfinished rollback"),
+            // check_consistent refuses this first; kept as an error, never a panic.
+            Phase::RollingBack => {
+                anyhow::bail!("a rollback is unfinished; run `kubectl bizra rollback` to finish it")
+            }
             Phase::Progressing => {
                 let weight = observed.weights.canary;
                 let hold = self

@@ -650,3 +650,75 @@ fn bad_input_gets_a_clear_error() {
     let out = bizra(&["promote", "-n", &ns.name, "--stages", "50:1m,25:1m"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// A ServiceAccount of `ns` bound (in `ns` only) to one of the manifests' ClusterRoles.
+fn bound_account(ns: &str, account: &str, role: &str) -> std::path::PathBuf {
+    let roles = repo_root().join("manifests/rbac/roles.yaml");
+    kubectl_ok(&[
+        "apply",
+        "--server-side",
+        "-f",
+        roles.to_str().expect("path"),
+    ]);
+    kubectl_ok(&["create", "serviceaccount", account, "-n", ns]);
+    kubectl_ok(&[
+        "create",
+        "rolebinding",
+        account,
+        "-n",
+        ns,
+        &format!("--clusterrole={role}"),
+        &format!("--serviceaccount={ns}:{account}"),
+    ]);
+    service_account_kubeconfig(ns, account)
+}
+
+#[test]
+#[ignore = "needs the local cluster"]
+fn the_operator_role_can_release_and_roll_back_and_the_viewer_can_only_look() {
+    let ns = release_ready("rbac-canary", &[]);
+    let operator = bound_account(&ns.name, "bizra-release", "bizra-operator");
+    let viewer = bound_account(&ns.name, "bizra-look", "bizra-viewer");
+    let as_user = |kubeconfig: &std::path::Path, args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend([
+            "-n",
+            &ns.name,
+            "--kubeconfig",
+            kubeconfig.to_str().expect("path"),
+        ]);
+        bizra(&all)
+    };
+
+    let out = as_user(&operator, &["promote"]);
+    assert!(out.status.success(), "operator promote: {}", stderr(&out));
+    assert_eq!(rollout(&ns.name).0, (95, 5));
+    let out = as_user(&viewer, &["status", "-o", "json"]);
+    assert!(out.status.success(), "viewer status: {}", stderr(&out));
+    // The viewer cannot move traffic: the write is refused and nothing changes.
+    let out = as_user(&viewer, &["rollback"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("forbidden"), "{}", stderr(&out));
+    assert_eq!(rollout(&ns.name).0, (95, 5));
+
+    let out = as_user(
+        &operator,
+        &[
+            "promote",
+            "--full",
+            "--force",
+            "--prometheus-url",
+            PROMETHEUS_URL,
+        ],
+    );
+    assert!(out.status.success(), "operator --full: {}", stderr(&out));
+    let out = as_user(&operator, &["rollback", "--reason", "rbac test"]);
+    assert!(out.status.success(), "operator rollback: {}", stderr(&out));
+    let (weights, state, _) = rollout(&ns.name);
+    assert_eq!(weights, (100, 0));
+    assert_eq!(state["phase"], "RolledBack");
+    assert_eq!(
+        deployment_spec(&ns.name, "bizra-apex").1,
+        "ghcr.io/bizra/node:v2.2.0-rc1"
+    );
+}

@@ -50,6 +50,37 @@ impl PrometheusTarget {
     }
 }
 
+/// `--prometheus-url` / `--prometheus-service`, for every command that queries Prometheus.
+#[derive(Debug, Clone, Default, clap::Args)]
+// Flattened into commands that are themselves flattened: no argument group of its own.
+#[group(skip)]
+pub struct PrometheusArgs {
+    /// Prometheus base URL, e.g. http://127.0.0.1:9090.
+    #[arg(long, value_name = "URL", conflicts_with = "prometheus_service")]
+    pub prometheus_url: Option<String>,
+
+    /// Prometheus as a Service reached through the apiserver: NAMESPACE/NAME:PORT.
+    #[arg(long, value_name = "NS/NAME:PORT", value_parser = PrometheusTarget::parse_service)]
+    pub prometheus_service: Option<PrometheusTarget>,
+}
+
+impl PrometheusArgs {
+    pub fn target(&self) -> Option<PrometheusTarget> {
+        self.prometheus_url
+            .clone()
+            .map(PrometheusTarget::Url)
+            .or_else(|| self.prometheus_service.clone())
+    }
+
+    /// The Prometheus named on the command line, if any; a malformed URL is a usage error.
+    pub fn connect(&self, kube: &KubeClient) -> Result<Option<Prometheus>, crate::error::Error> {
+        self.target()
+            .map(|target| Prometheus::new(&target, kube))
+            .transpose()
+            .map_err(|e| crate::error::Error::Usage(e.to_string()))
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PrometheusError {
     #[error("invalid Prometheus URL {0:?}: {1}")]

@@ -36,6 +36,26 @@ pub struct Change {
     pub to: String,
 }
 
+/// The changes as a table after a blank line; nothing when there were none.
+pub fn changes_table(changes: &[Change]) -> String {
+    if changes.is_empty() {
+        return String::new();
+    }
+    let rows = changes.iter().map(|c| {
+        [
+            c.kind.clone(),
+            c.name.clone(),
+            c.field.clone(),
+            c.from.clone(),
+            c.to.clone(),
+        ]
+    });
+    format!(
+        "\n{}",
+        crate::output::table(&["kind", "name", "field", "from", "to"], rows)
+    )
+}
+
 pub struct Engine<'a> {
     pub cluster: &'a Cluster,
     pub prometheus: Option<Prometheus>,
@@ -350,30 +370,20 @@ impl<'a> Engine<'a> {
         }
         // The revision stable goes back to, fixed in the state before anything moves, so a
         // repeated or resumed rollback undoes once and then finds the template already there.
-        let undo_to = match state.phase {
-            Phase::RollingBack => state.undo_to_revision,
-            Phase::Completed => Some(
-                to_revision
-                    .or(state
-                        .release
-                        .as_ref()
-                        .and_then(|r| r.previous_stable_revision))
-                    .unwrap_or(0),
-            ),
-            Phase::Completing
-                if state.completion_step >= Some(CompletionStep::ScaleDownCanary)
-                    || state.completion_step == Some(CompletionStep::UpdateStable) =>
-            {
-                Some(
-                    to_revision
-                        .or(state
-                            .release
-                            .as_ref()
-                            .and_then(|r| r.previous_stable_revision))
-                        .unwrap_or(0),
-                )
-            }
-            _ => to_revision,
+        // Stable may already run the release once completion reached its UpdateStable step.
+        let stable_updated = state.phase == Phase::Completed
+            || (state.phase == Phase::Completing
+                && state.completion_step >= Some(CompletionStep::UpdateStable));
+        let undo_to = if state.phase == Phase::RollingBack {
+            state.undo_to_revision
+        } else if stable_updated {
+            let previous = state
+                .release
+                .as_ref()
+                .and_then(|r| r.previous_stable_revision);
+            Some(to_revision.or(previous).unwrap_or(0))
+        } else {
+            to_revision
         };
         if observed.state.phase != Phase::RollingBack {
             let at = now();
@@ -419,6 +429,12 @@ impl<'a> Engine<'a> {
         self.write(observed, Weights::canary(0)).await?;
         Ok(true)
     }
+}
+
+/// Another writer changed the rollout between our read and our write.
+pub fn is_conflict(err: &anyhow::Error) -> bool {
+    err.chain()
+        .any(|cause| matches!(cause.downcast_ref::<Error>(), Some(Error::Conflict(_))))
 }
 
 /// Errors worth waiting out in `promote --auto`: the apiserver restarting or unreachable.

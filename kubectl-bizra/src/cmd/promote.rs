@@ -12,13 +12,13 @@ use crate::canary::cluster::{Cluster, Names, Observed};
 use crate::canary::plan::{Plan, Stage, parse_stages};
 use crate::canary::routing::Weights;
 use crate::canary::state::Phase;
-use crate::canary::{Change, Engine, is_transient};
+use crate::canary::{Change, Engine, changes_table, is_conflict, is_transient};
 use crate::cmd::deploy::DryRun;
 use crate::error::Error;
 use crate::exit_code::ExitStatus;
 use crate::global::{GlobalOptions, format_duration, parse_duration};
 use crate::output;
-use crate::prometheus::{Prometheus, PrometheusTarget};
+use crate::prometheus::PrometheusArgs;
 
 #[derive(Debug, Clone)]
 pub struct StageList(pub Vec<Stage>);
@@ -85,13 +85,8 @@ pub struct Args {
     #[arg(long, value_name = "N")]
     pub min_requests: Option<f64>,
 
-    /// Prometheus base URL, e.g. http://127.0.0.1:9090.
-    #[arg(long, value_name = "URL", conflicts_with = "prometheus_service")]
-    pub prometheus_url: Option<String>,
-
-    /// Prometheus as a Service reached through the apiserver: NAMESPACE/NAME:PORT.
-    #[arg(long, value_name = "NS/NAME:PORT", value_parser = PrometheusTarget::parse_service)]
-    pub prometheus_service: Option<PrometheusTarget>,
+    #[command(flatten)]
+    pub prometheus: PrometheusArgs,
 
     /// How long to wait for a Deployment to scale or roll out.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10m")]
@@ -132,13 +127,6 @@ impl Args {
         }
         plan.check().map_err(Error::Usage)?;
         Ok(plan)
-    }
-
-    fn prometheus_target(&self) -> Option<PrometheusTarget> {
-        self.prometheus_url
-            .clone()
-            .map(PrometheusTarget::Url)
-            .or_else(|| self.prometheus_service.clone())
     }
 }
 
@@ -206,21 +194,7 @@ pub fn render_table(report: &PromoteReport) -> String {
         text.push('\n');
         text.push_str(&crate::cmd::status::analysis_table(analysis));
     }
-    if !report.changes.is_empty() {
-        text.push('\n');
-        text.push_str(&output::table(
-            &["kind", "name", "field", "from", "to"],
-            report.changes.iter().map(|c| {
-                [
-                    c.kind.clone(),
-                    c.name.clone(),
-                    c.field.clone(),
-                    c.from.clone(),
-                    c.to.clone(),
-                ]
-            }),
-        ));
-    }
+    text.push_str(&changes_table(&report.changes));
     text
 }
 
@@ -555,19 +529,10 @@ impl Run<'_> {
 /// How long `--auto` keeps retrying an unreachable apiserver before giving up.
 const API_RETRY_LIMIT: Duration = Duration::from_secs(300);
 
-fn is_conflict(err: &anyhow::Error) -> bool {
-    err.chain()
-        .any(|c| matches!(c.downcast_ref::<Error>(), Some(Error::Conflict(_))))
-}
-
 pub async fn run(global: &GlobalOptions, args: Args) -> anyhow::Result<ExitStatus> {
     args.plan(None)?;
     let kube = global.client().await?;
-    let prometheus = args
-        .prometheus_target()
-        .map(|target| Prometheus::new(&target, &kube))
-        .transpose()
-        .map_err(|e| Error::Usage(e.to_string()))?;
+    let prometheus = args.prometheus.connect(&kube)?;
     let cluster = Cluster::new(
         kube,
         &global.namespace,

@@ -9,7 +9,7 @@ use crate::canary::cluster::{Cluster, Names};
 use crate::canary::plan::Plan;
 use crate::canary::routing::Weights;
 use crate::canary::state::Phase;
-use crate::canary::{Change, Engine, is_transient};
+use crate::canary::{Change, Engine, changes_table, is_conflict, is_transient};
 use crate::cmd::deploy::DryRun;
 use crate::exit_code::ExitStatus;
 use crate::global::{GlobalOptions, parse_duration};
@@ -71,21 +71,7 @@ fn render_table(report: &RollbackReport) -> String {
         "weights: stable {}%, canary {}%\n",
         report.weights.stable, report.weights.canary
     ));
-    if !report.changes.is_empty() {
-        text.push('\n');
-        text.push_str(&output::table(
-            &["kind", "name", "field", "from", "to"],
-            report.changes.iter().map(|c| {
-                [
-                    c.kind.clone(),
-                    c.name.clone(),
-                    c.field.clone(),
-                    c.from.clone(),
-                    c.to.clone(),
-                ]
-            }),
-        ));
-    }
+    text.push_str(&changes_table(&report.changes));
     text
 }
 
@@ -139,13 +125,4 @@ pub async fn run(global: &GlobalOptions, args: Args) -> anyhow::Result<ExitStatu
     };
     output::print(global.output, &report, render_table)?;
     Ok(ExitStatus::Success)
-}
-
-fn is_conflict(err: &anyhow::Error) -> bool {
-    err.chain().any(|c| {
-        matches!(
-            c.downcast_ref::<crate::error::Error>(),
-            Some(crate::error::Error::Conflict(_))
-        )
-    })
 }

@@ -8,7 +8,7 @@ use crate::error::Error;
 use crate::exit_code::ExitStatus;
 use crate::global::{GlobalOptions, KubeClient, parse_duration};
 use crate::output;
-use crate::prometheus::{Prometheus, PrometheusTarget};
+use crate::prometheus::{Prometheus, PrometheusArgs};
 use crate::validate::collect::Collector;
 use crate::validate::config::Expectations;
 use crate::validate::{GateId, Report, Status, gates, render_table};
@@ -29,13 +29,8 @@ pub struct Args {
     #[arg(long = "skip", value_enum, value_delimiter = ',', value_name = "GATE")]
     pub skip: Vec<GateId>,
 
-    /// Prometheus base URL, e.g. http://127.0.0.1:9090.
-    #[arg(long, value_name = "URL", conflicts_with = "prometheus_service")]
-    pub prometheus_url: Option<String>,
-
-    /// Prometheus as a Service reached through the apiserver: NAMESPACE/NAME:PORT.
-    #[arg(long, value_name = "NS/NAME:PORT", value_parser = PrometheusTarget::parse_service)]
-    pub prometheus_service: Option<PrometheusTarget>,
+    #[command(flatten)]
+    pub prometheus: PrometheusArgs,
 
     /// Also run `printenv` in one ready pod and check what the running node sees (needs create on
     /// pods/exec).
@@ -129,13 +124,6 @@ impl Args {
         }
         Ok(gates)
     }
-
-    fn prometheus_target(&self) -> Option<PrometheusTarget> {
-        self.prometheus_url
-            .clone()
-            .map(PrometheusTarget::Url)
-            .or_else(|| self.prometheus_service.clone())
-    }
 }
 
 /// Runs the selected gates once.
@@ -178,12 +166,7 @@ pub async fn run_gates(
 ) -> anyhow::Result<Report> {
     let expectations = args.expectations()?;
     let gates = args.selected_gates()?;
-    let prometheus = match args.prometheus_target() {
-        Some(target) => {
-            Some(Prometheus::new(&target, kube).map_err(|e| Error::Usage(e.to_string()))?)
-        }
-        None => None,
-    };
+    let prometheus = args.prometheus.connect(kube)?;
     let deadline = wait.map(|w| tokio::time::Instant::now() + w);
     let mut last_progress = String::new();
     loop {

@@ -51,9 +51,7 @@ fn timestamp_seconds(value: &serde_json::Value) -> f64 {
 fn auto_survives_an_apiserver_restart() {
     let ns = release_ready("apirestart", &[]);
     let child = spawn_auto(&ns.name, "5:10s,25:20s,50:10s");
-    eventually("canary at 25%", Duration::from_secs(120), || {
-        (rollout(&ns.name).0.1 == 25).then_some(())
-    });
+    wait_for_canary_weight(&ns.name, 25, Duration::from_secs(120));
     // Down for longer than the analysis interval, so the run certainly meets it.
     let restart = harness_with("restart-apiserver", &["12"]);
     assert!(restart.status.success(), "{}", stderr(&restart));
@@ -68,17 +66,7 @@ fn auto_survives_an_apiserver_restart() {
     assert_eq!(report["outcome"], "Completed");
     let state = assert_consistent(&ns.name);
     assert_eq!(state["phase"], "Completed");
-    assert_eq!(
-        history_events(&state),
-        [
-            "Started",
-            "Advanced",
-            "Advanced",
-            "Completing",
-            "StableUpdated",
-            "Completed"
-        ]
-    );
+    assert_eq!(history_events(&state), COMPLETED_RELEASE_HISTORY);
     assert_eq!(
         deployment_spec(&ns.name, "bizra-apex"),
         (3, "ghcr.io/bizra/node:v2.3.0".into())
@@ -91,9 +79,7 @@ fn auto_survives_an_apiserver_restart() {
 fn sigkill_mid_stage_then_auto_resumes_from_the_recorded_stage() {
     let ns = release_ready("sigkill", &[]);
     let mut child = spawn_auto(&ns.name, "5:10s,25:40s,50:10s");
-    eventually("canary at 25%", Duration::from_secs(120), || {
-        (rollout(&ns.name).0.1 == 25).then_some(())
-    });
+    wait_for_canary_weight(&ns.name, 25, Duration::from_secs(120));
     std::thread::sleep(Duration::from_secs(12));
     child.kill().expect("SIGKILL");
     let _ = child.wait();
@@ -117,17 +103,7 @@ fn sigkill_mid_stage_then_auto_resumes_from_the_recorded_stage() {
     assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
     let state = assert_consistent(&ns.name);
     assert_eq!(state["phase"], "Completed");
-    assert_eq!(
-        history_events(&state),
-        [
-            "Started",
-            "Advanced",
-            "Advanced",
-            "Completing",
-            "StableUpdated",
-            "Completed"
-        ]
-    );
+    assert_eq!(history_events(&state), COMPLETED_RELEASE_HISTORY);
     let history = state["history"].as_array().expect("history");
     let held = timestamp_seconds(&history[2]["at"]) - timestamp_seconds(&history[1]["at"]);
     assert!(

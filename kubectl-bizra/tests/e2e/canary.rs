@@ -25,12 +25,6 @@ fn started(ns: &str) {
     std::thread::sleep(Duration::from_secs(25));
 }
 
-fn wait_for_canary_weight(ns: &str, weight: i64, timeout: Duration) {
-    eventually(&format!("canary at {weight}%"), timeout, || {
-        (rollout(ns).0.1 == weight).then_some(())
-    });
-}
-
 #[test]
 #[ignore = "needs the local cluster"]
 fn auto_runs_the_whole_plan_and_completes() {
@@ -56,17 +50,7 @@ fn auto_runs_the_whole_plan_and_completes() {
     let ((stable, canary), state, _) = rollout(&ns.name);
     assert_eq!((stable, canary), (100, 0));
     assert_eq!(state["phase"], "Completed");
-    assert_eq!(
-        history_events(&state),
-        [
-            "Started",
-            "Advanced",
-            "Advanced",
-            "Completing",
-            "StableUpdated",
-            "Completed"
-        ]
-    );
+    assert_eq!(history_events(&state), COMPLETED_RELEASE_HISTORY);
     let weights: Vec<i64> = state["history"]
         .as_array()
         .expect("history")

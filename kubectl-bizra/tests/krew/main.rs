@@ -6,15 +6,13 @@
 //!
 //! Needs krew and validate-krew-manifest from tests/cluster/build-tools.sh; run with --ignored.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+#[path = "../support/mod.rs"]
+mod support;
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
+use std::path::{Path, PathBuf};
+
+use std::process::{Command, Output};
+use support::repo_root;
 
 fn pinned(name: &str) -> String {
     let versions = std::fs::read_to_string(repo_root().join("tests/cluster/versions.env"))

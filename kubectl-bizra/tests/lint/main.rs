@@ -1,14 +1,12 @@
 //! `kubectl bizra lint` as users run it: no cluster, exit codes a CI job can branch on.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+#[path = "../support/mod.rs"]
+mod support;
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
+use std::path::{Path, PathBuf};
+
+use std::process::{Command, Output};
+use support::repo_root;
 
 fn lint(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_kubectl-bizra"))

@@ -407,6 +407,23 @@ pub fn history_events(state: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
+/// The history of a release that ran to completion, event by event.
+pub const COMPLETED_RELEASE_HISTORY: [&str; 6] = [
+    "Started",
+    "Advanced",
+    "Advanced",
+    "Completing",
+    "StableUpdated",
+    "Completed",
+];
+
+/// Waits until the VirtualService gives the canary `weight` percent.
+pub fn wait_for_canary_weight(namespace: &str, weight: i64, timeout: Duration) {
+    eventually(&format!("canary at {weight}%"), timeout, || {
+        (rollout(namespace).0.1 == weight).then_some(())
+    });
+}
+
 /// Analysis flags for short test stages: a 20 s rate window and 50 requests make a verdict.
 pub const FAST_ANALYSIS: &[&str] = &[
     "--prometheus-url",

@@ -26,7 +26,7 @@ cargo build -p policy-wasm --target wasm32-wasip1 --profile policy
 wasm="${CARGO_TARGET_DIR:-$repo/target}/wasm32-wasip1/policy/policy_wasm.wasm"
 printf 'policy_wasm.wasm: %s bytes\n' "$(stat -c %s "$wasm")" >&2
 
-step "the compiled policy in wasmtime, through waPC, as Kubewarden runs it"
+step "the compiled policy in wasmtime, through waPC, as Kubewarden runs it; real signatures from a local registry"
 POLICY_WASM="$wasm" cargo test --release -p policy-host
 
 step "release archive, krew manifest, offline krew install and completion"

@@ -66,7 +66,22 @@ impl Verifier for HostVerifier {
         } else {
             return Err("the signature rule has no verification method".into());
         };
-        result.map_err(|e| e.to_string())
+        result.map_err(|e| host_reason(&e))
+    }
+}
+
+/// The host's own words for a failed verification, without the SDK's and waPC's wrapping
+/// ("error invoking host capability oci.verify: Host error: ...").
+fn host_reason(error: &kubewarden_policy_sdk::error::Error) -> String {
+    match error {
+        kubewarden_policy_sdk::error::Error::HostCall { source, .. } => {
+            let text = source.to_string();
+            match text.strip_prefix("Host error: ") {
+                Some(reason) => reason.to_owned(),
+                None => text,
+            }
+        }
+        other => other.to_string(),
     }
 }
 
@@ -371,6 +386,20 @@ mod tests {
 
     fn message(response: &ValidationResponse) -> String {
         response.message.clone().unwrap_or_default()
+    }
+
+    #[test]
+    fn a_host_error_is_reported_in_the_hosts_words() {
+        let wrapped = kubewarden_policy_sdk::error::Error::HostCall {
+            operation: "oci.verify".into(),
+            source: "Host error: no signatures found for r.example/a:1".into(),
+        };
+        assert_eq!(
+            host_reason(&wrapped),
+            "no signatures found for r.example/a:1"
+        );
+        let other = kubewarden_policy_sdk::error::Error::Validation("bad input".into());
+        assert_eq!(host_reason(&other), "bad input");
     }
 
     #[test]

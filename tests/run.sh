@@ -27,7 +27,7 @@ wasm="${CARGO_TARGET_DIR:-$repo/target}/wasm32-wasip1/policy/policy_wasm.wasm"
 printf 'policy_wasm.wasm: %s bytes\n' "$(stat -c %s "$wasm")" >&2
 
 step "the compiled policy in wasmtime, through waPC, as Kubewarden runs it; real signatures from a local registry"
-POLICY_WASM="$wasm" cargo test --release -p policy-host
+POLICY_WASM="$wasm" cargo test --profile host-test -p policy-host
 
 step "release archive, krew manifest, offline krew install and completion"
 cargo test -p kubectl-bizra --test krew -- --ignored

@@ -11,8 +11,10 @@ use sigstore::cosign::constraint::{AnnotationMarker, PrivateKeySigner, SignConst
 use sigstore::cosign::signature_layers::SignatureLayer;
 use sigstore::cosign::{Client, ClientBuilder, CosignCapabilities, apply_constraints};
 use sigstore::crypto::SigningScheme;
-use sigstore::registry::{Auth, ClientConfig, ClientProtocol, OciReference};
+use sigstore::registry::{Auth, OciReference};
 use zeroize::Zeroizing;
+
+use super::registry::plain_http;
 
 /// A cosign key pair: what `cosign generate-key-pair` writes to cosign.key and cosign.pub.
 pub struct CosignKey {
@@ -47,13 +49,10 @@ pub enum Tamper {
     Payload,
 }
 
-/// The registry spoken to over plain HTTP: it listens on loopback only.
+/// A sigstore client for the test registry.
 pub fn sigstore_client() -> Client {
     ClientBuilder::default()
-        .with_oci_client_config(ClientConfig {
-            protocol: ClientProtocol::Http,
-            ..Default::default()
-        })
+        .with_oci_client_config(plain_http())
         .build()
         .expect("sigstore client")
 }

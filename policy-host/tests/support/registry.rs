@@ -10,9 +10,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
+use oci_client::client::{Config, ImageLayer};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
+use sigstore::registry::{ClientConfig, ClientProtocol};
 
 pub struct Registry {
     child: Option<Child>,
@@ -143,7 +144,8 @@ impl Drop for Registry {
     }
 }
 
-/// The registry spoken to over plain HTTP: it listens on loopback only.
+/// The registry spoken to over plain HTTP: it listens on loopback only. sigstore's form of the
+/// client settings; oci-client takes them converted.
 pub fn plain_http() -> ClientConfig {
     ClientConfig {
         protocol: ClientProtocol::Http,
@@ -163,7 +165,7 @@ pub async fn push_image(image: &str, motd: &str) -> String {
         "config": {"User": "10001", "Entrypoint": ["/bin/bizra-apex"]},
         "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{diff_id}")]},
     });
-    let client = Client::new(plain_http());
+    let client = Client::new(plain_http().into());
     client
         .push(
             &reference,

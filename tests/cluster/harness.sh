@@ -102,7 +102,7 @@ cluster_up() {
   if cluster_processes_alive; then
     local i
     for i in $(seq 1 30); do
-      apiserver_ready && return
+      apiserver_ready && { revive_components; return; }
       sleep 2
     done
   fi
@@ -125,6 +125,38 @@ cluster_up() {
     ${BIZRA_AUDIT:+--kube-audit-policy "$here/audit-policy.yaml"} \
     --kubeconfig "$kubeconfig" \
     --wait 3m >"$state/kwokctl.log" 2>&1 || { tail -20 "$state/kwokctl.log" >&2; die "kwokctl create cluster failed (log: $state/kwokctl.log)"; }
+  revive_components
+}
+
+# Reports each component that has exited, with the end of its log (the logs go with the cluster);
+# succeeds when one had.
+report_exited_components() {
+  local f component exited=1
+  for f in "$KWOK_WORKDIR/clusters/$name"/pids/*.pid; do
+    [ -e "$f" ] || continue
+    [ -s "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null && continue
+    component=$(basename "$f" .pid)
+    log "$component has exited; the end of its log:"
+    tail -20 "$KWOK_WORKDIR/clusters/$name/logs/$component.log" >&2 2>/dev/null || true
+    exited=0
+  done
+  return "$exited"
+}
+
+metrics_api_ready() {
+  kubectl --kubeconfig "$kubeconfig" get --raw /apis/metrics.k8s.io/v1beta1/nodes >/dev/null 2>&1
+}
+
+# As a supervisor would: a component that exited is started again (`kwokctl start cluster`
+# starts only the components that are not running), then the metrics API must answer, since
+# the usage gate and `kubectl top` need it.
+revive_components() {
+  if report_exited_components; then
+    log "starting the exited components again"
+    "$kwok_bin/kwokctl" start cluster --name "$name" >>"$state/kwokctl.log" 2>&1 ||
+      die "kwokctl start cluster failed (log: $state/kwokctl.log)"
+  fi
+  wait_for "the metrics API" 60 metrics_api_ready
 }
 
 cluster_down() {
@@ -233,6 +265,7 @@ up() {
 
 down() {
   require_root
+  report_exited_components || true
   prometheus_down
   nodesim_down
   cluster_down

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests and the demo need on a fresh Debian 12 machine (as root), once:
 # Debian packages, the wasm32-wasip1 Rust target, and the Go-built cluster binaries.
+# `--no-tools` skips the Go builds (tests/run.sh builds them in the background beside Rust).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
@@ -24,4 +25,4 @@ if ! rustup target list --installed | grep -qx wasm32-wasip1; then
   rustup target add wasm32-wasip1
 fi
 
-"$here/cluster/build-tools.sh"
+[ "${1:-}" = --no-tools ] || "$here/cluster/build-tools.sh"

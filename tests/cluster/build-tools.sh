@@ -17,7 +17,7 @@ build_kubernetes() {
   if [ -x "$out/kube-apiserver" ] && [ -x "$out/kube-controller-manager" ] && [ -x "$out/kube-scheduler" ]; then
     return
   fi
-  log "building kube-apiserver, kube-controller-manager, kube-scheduler v$KUBERNETES_VERSION (cold: about 5 min on 2 cores, measured)"
+  log "building kube-apiserver, kube-controller-manager, kube-scheduler v$KUBERNETES_VERSION (cold: 5 to 9 min on 2 cores, measured)"
   local minor ldflags p
   minor=$(echo "$KUBERNETES_VERSION" | cut -d. -f2)
   ldflags="-s -w"

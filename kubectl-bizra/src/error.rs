@@ -9,12 +9,6 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
 
-    #[error("cannot load the kubeconfig")]
-    Kubeconfig {
-        #[source]
-        source: kube::config::KubeconfigError,
-    },
-
     #[error("cannot use the kubeconfig file {path}")]
     KubeconfigFile {
         path: PathBuf,
@@ -22,10 +16,21 @@ pub enum Error {
         source: kube::config::KubeconfigError,
     },
 
+    #[error("cannot use {source_name}: {reason}")]
+    KubeconfigInvalid { source_name: String, reason: String },
+
+    /// The kubeconfig's credentials could not be produced here (exec plugin, token file).
+    #[error("cannot get credentials for {server} from the kubeconfig")]
+    Credentials {
+        server: String,
+        #[source]
+        source: Box<kube::Error>,
+    },
+
     #[error("no usable cluster configuration (no kubeconfig and not running in a cluster)")]
     NoConfig {
         #[source]
-        source: kube::config::InferConfigError,
+        source: kube::config::InClusterError,
     },
 
     #[error("cannot reach the cluster at {server}")]
@@ -53,8 +58,9 @@ impl Error {
     pub fn exit_status(&self) -> ExitStatus {
         match self {
             Error::Usage(_)
-            | Error::Kubeconfig { .. }
             | Error::KubeconfigFile { .. }
+            | Error::KubeconfigInvalid { .. }
+            | Error::Credentials { .. }
             | Error::NoConfig { .. } => ExitStatus::Usage,
             Error::Unreachable { .. } | Error::Unauthorized { .. } => {
                 ExitStatus::ClusterUnreachable
@@ -74,14 +80,19 @@ pub fn classify_kube_error(server: &str, err: kube::Error) -> anyhow::Error {
             reason: status.message.clone(),
         }
         .into(),
-        err @ (kube::Error::HyperError(_)
-        | kube::Error::Service(_)
-        | kube::Error::RustlsTls(_)
-        | kube::Error::Auth(_)) => Error::Unreachable {
+        err @ kube::Error::Auth(_) => Error::Credentials {
             server: server.to_owned(),
             source: Box::new(err),
         }
         .into(),
+        err
+        @ (kube::Error::HyperError(_) | kube::Error::Service(_) | kube::Error::RustlsTls(_)) => {
+            Error::Unreachable {
+                server: server.to_owned(),
+                source: Box::new(err),
+            }
+            .into()
+        }
         other => other.into(),
     }
 }

@@ -1,6 +1,6 @@
 //! The kubectl-style options every subcommand accepts, and how they map onto kube's client config.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -19,6 +19,205 @@ pub fn user_agent() -> String {
         std::env::consts::OS,
         std::env::consts::ARCH
     )
+}
+
+/// The kubeconfig to use and how to name it in messages; `None` when there is none (in a pod).
+fn load_kubeconfig(flag: Option<&Path>) -> Result<Option<(Kubeconfig, String)>, Error> {
+    let read = |path: &Path| {
+        Kubeconfig::read_from(path).map_err(|source| Error::KubeconfigFile {
+            path: path.to_owned(),
+            source,
+        })
+    };
+    let (kubeconfig, source) = if let Some(path) = flag {
+        (read(path)?, path.display().to_string())
+    } else if let Some(value) = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
+        let existing: Vec<PathBuf> = std::env::split_paths(&value)
+            .filter(|p| !p.as_os_str().is_empty() && p.exists())
+            .collect();
+        if existing.is_empty() {
+            return Err(Error::KubeconfigInvalid {
+                source_name: format!("KUBECONFIG={}", value.to_string_lossy()),
+                reason: "none of the files it names exists".into(),
+            });
+        }
+        let mut merged = Kubeconfig::default();
+        for path in &existing {
+            merged = merged
+                .merge(read(path)?)
+                .map_err(|source| Error::KubeconfigFile {
+                    path: path.clone(),
+                    source,
+                })?;
+        }
+        let names: Vec<String> = existing.iter().map(|p| p.display().to_string()).collect();
+        (merged, names.join(", "))
+    } else {
+        match home_kubeconfig().filter(|p| p.exists()) {
+            Some(path) => (read(&path)?, path.display().to_string()),
+            None => return Ok(None),
+        }
+    };
+    if kubeconfig.contexts.is_empty() && kubeconfig.clusters.is_empty() {
+        return Err(Error::KubeconfigInvalid {
+            source_name: source,
+            reason: "it defines no cluster and no context (is the file empty?)".into(),
+        });
+    }
+    Ok(Some((kubeconfig, source)))
+}
+
+fn home_kubeconfig() -> Option<PathBuf> {
+    std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".kube").join("config"))
+}
+
+/// The context, cluster and user that will be used exist, and the files they point to are
+/// there: kube would otherwise fail later, at the first request, with an error that reads like
+/// an unreachable cluster.
+fn check_selection(
+    kubeconfig: &Kubeconfig,
+    options: &KubeConfigOptions,
+    source: &str,
+) -> Result<(), Error> {
+    let invalid = |reason: String| Error::KubeconfigInvalid {
+        source_name: source.to_owned(),
+        reason,
+    };
+    let names = |list: Vec<&str>| {
+        if list.is_empty() {
+            "none".to_owned()
+        } else {
+            list.join(", ")
+        }
+    };
+    let context_name = options
+        .context
+        .clone()
+        .or_else(|| kubeconfig.current_context.clone());
+    let context = match &context_name {
+        Some(name) => Some(
+            kubeconfig
+                .contexts
+                .iter()
+                .find(|c| &c.name == name)
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "context {name:?} is not in it (contexts: {}); pick one with --context",
+                        names(
+                            kubeconfig
+                                .contexts
+                                .iter()
+                                .map(|c| c.name.as_str())
+                                .collect()
+                        )
+                    ))
+                })?
+                .context
+                .clone()
+                .unwrap_or_default(),
+        ),
+        None if options.cluster.is_none() => {
+            return Err(invalid(
+                "it sets no current-context; pick one with --context".into(),
+            ));
+        }
+        None => None,
+    };
+    let cluster_name = options
+        .cluster
+        .clone()
+        .or_else(|| context.as_ref().map(|c| c.cluster.clone()));
+    if let Some(name) = &cluster_name {
+        let cluster = kubeconfig
+            .clusters
+            .iter()
+            .find(|c| &c.name == name)
+            .ok_or_else(|| {
+                invalid(format!(
+                    "cluster {name:?} is not in it (clusters: {})",
+                    names(
+                        kubeconfig
+                            .clusters
+                            .iter()
+                            .map(|c| c.name.as_str())
+                            .collect()
+                    )
+                ))
+            })?;
+        if let Some(ca) = cluster
+            .cluster
+            .as_ref()
+            .and_then(|c| c.certificate_authority.as_deref())
+        {
+            check_file(ca, &format!("cluster {name:?}'s certificate-authority"))
+                .map_err(invalid)?;
+        }
+    }
+    let user_name = options
+        .user
+        .clone()
+        .or_else(|| context.as_ref().and_then(|c| c.user.clone()));
+    let Some(user_name) = user_name else {
+        return Ok(());
+    };
+    let user = kubeconfig.auth_infos.iter().find(|u| u.name == user_name);
+    let auth = match (user, &options.user) {
+        (Some(user), _) => user.auth_info.clone().unwrap_or_default(),
+        (None, Some(_)) => {
+            return Err(invalid(format!(
+                "user {user_name:?} is not in it (users: {})",
+                names(
+                    kubeconfig
+                        .auth_infos
+                        .iter()
+                        .map(|u| u.name.as_str())
+                        .collect()
+                )
+            )));
+        }
+        // A context naming a user that is not there is used without credentials, as kubectl does.
+        (None, None) => return Ok(()),
+    };
+    let what = |field: &str| format!("user {user_name:?}'s {field}");
+    for (field, path) in [
+        ("client-certificate", &auth.client_certificate),
+        ("client-key", &auth.client_key),
+        ("tokenFile", &auth.token_file),
+    ] {
+        if let Some(path) = path {
+            check_file(path, &what(field)).map_err(invalid)?;
+        }
+    }
+    if let Some(exec) = &auth.exec {
+        let command = exec.command.as_deref().unwrap_or_default();
+        if command.is_empty() {
+            return Err(invalid(format!("{} has no command", what("exec plugin"))));
+        }
+        if find_program(command).is_none() {
+            return Err(invalid(format!(
+                "{} {command:?} is not installed (not found on PATH)",
+                what("exec plugin")
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn check_file(path: &str, what: &str) -> Result<(), String> {
+    std::fs::File::open(path)
+        .map(drop)
+        .map_err(|e| format!("{what} {path} cannot be read: {e}"))
+}
+
+/// A command as a process would find it: a path, or a name on PATH.
+fn find_program(command: &str) -> Option<PathBuf> {
+    let path = Path::new(command);
+    if path.components().count() > 1 {
+        return path.is_file().then(|| path.to_owned());
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(command))
+        .find(|candidate| candidate.is_file())
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -41,7 +240,7 @@ pub struct GlobalOptions {
     pub user: Option<String>,
 
     /// Namespace of the bizra-apex deployment.
-    #[arg(short = 'n', long, global = true, value_name = "NAMESPACE", default_value = DEFAULT_NAMESPACE)]
+    #[arg(short = 'n', long, global = true, value_name = "NAMESPACE", default_value = DEFAULT_NAMESPACE, value_parser = crate::values::dns_label)]
     pub namespace: String,
 
     /// Output format.
@@ -58,44 +257,12 @@ pub struct GlobalOptions {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RequestTimeout(pub Option<Duration>);
 
-/// Parses a Go duration (`30s`, `1m30s`, `500ms`); negative values are rejected.
-pub fn parse_duration(value: &str) -> Result<Duration, String> {
-    let parsed: kube::core::Duration = value
-        .parse()
-        .map_err(|e| format!("invalid duration {value:?} ({e}); use e.g. 30s, 5m or 1m30s"))?;
-    if parsed.is_negative() {
-        return Err(format!(
-            "invalid duration {value:?}: it must not be negative"
-        ));
-    }
-    Ok(parsed.into())
-}
-
-/// A duration as kubectl prints one: `5m`, `1h30m`, `45s`, `1.5s`.
-pub fn format_duration(duration: Duration) -> String {
-    let seconds = duration.as_secs();
-    if duration.subsec_nanos() != 0 || seconds == 0 {
-        return format!("{}s", duration.as_secs_f64());
-    }
-    let (h, m, s) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
-    let mut text = String::new();
-    if h > 0 {
-        text.push_str(&format!("{h}h"));
-    }
-    if m > 0 {
-        text.push_str(&format!("{m}m"));
-    }
-    if s > 0 {
-        text.push_str(&format!("{s}s"));
-    }
-    text
-}
-
 pub fn parse_request_timeout(value: &str) -> Result<RequestTimeout, String> {
     // kubectl takes a bare integer as seconds, anything else as a Go duration.
     let duration = match value.parse::<u64>() {
-        Ok(seconds) => Duration::from_secs(seconds),
-        Err(_) => parse_duration(value)?,
+        Ok(seconds) if seconds <= crate::duration::MAX.as_secs() => Duration::from_secs(seconds),
+        Ok(_) => return Err(crate::duration::DurationError::TooLarge(value.into()).to_string()),
+        Err(_) => crate::duration::parse(value).map_err(|e| e.to_string())?,
     };
     Ok(RequestTimeout((!duration.is_zero()).then_some(duration)))
 }
@@ -110,29 +277,23 @@ impl GlobalOptions {
     }
 
     /// Resolves the client configuration as kubectl does: an explicit `--kubeconfig` file, else
-    /// `$KUBECONFIG` (several paths are merged) or `~/.kube/config`, else the in-cluster account.
+    /// `$KUBECONFIG` (several paths are merged; missing ones are skipped, as kubectl skips them)
+    /// or `~/.kube/config`, else the in-cluster account. Everything that is wrong locally (a file
+    /// that does not parse, an unknown context, cluster or user, a certificate, key, token file
+    /// or exec plugin that is not there) is a configuration error naming the file.
     pub async fn kube_config(&self) -> Result<Config, Error> {
         let options = self.kubeconfig_options();
-        let mut config = if let Some(path) = &self.kubeconfig {
-            let kubeconfig =
-                Kubeconfig::read_from(path).map_err(|source| Error::KubeconfigFile {
-                    path: path.clone(),
-                    source,
-                })?;
-            Config::from_custom_kubeconfig(kubeconfig, &options)
-                .await
-                .map_err(|source| Error::KubeconfigFile {
-                    path: path.clone(),
-                    source,
-                })?
-        } else if self.context.is_some() || self.cluster.is_some() || self.user.is_some() {
-            Config::from_kubeconfig(&options)
-                .await
-                .map_err(|source| Error::Kubeconfig { source })?
-        } else {
-            Config::infer()
-                .await
-                .map_err(|source| Error::NoConfig { source })?
+        let mut config = match load_kubeconfig(self.kubeconfig.as_deref())? {
+            Some((kubeconfig, source)) => {
+                check_selection(&kubeconfig, &options, &source)?;
+                Config::from_custom_kubeconfig(kubeconfig, &options)
+                    .await
+                    .map_err(|e| Error::KubeconfigInvalid {
+                        source_name: source,
+                        reason: crate::error::render(&anyhow::Error::new(e)),
+                    })?
+            }
+            None => Config::incluster().map_err(|source| Error::NoConfig { source })?,
         };
         config.default_namespace = self.namespace.clone();
         // Identify ourselves in the apiserver's logs and audit trail, as kubectl does.
@@ -150,7 +311,11 @@ impl GlobalOptions {
     pub async fn client(&self) -> anyhow::Result<KubeClient> {
         let config = self.kube_config().await?;
         let server = config.cluster_url.to_string();
-        let client = Client::try_from(config).map_err(|e| classify_kube_error(&server, e))?;
+        // Building the client only reads local files and sets up TLS: what fails is the config.
+        let client = Client::try_from(config).map_err(|e| Error::KubeconfigInvalid {
+            source_name: "the kubeconfig".into(),
+            reason: crate::error::render(&anyhow::Error::new(e)),
+        })?;
         Ok(KubeClient { client, server })
     }
 }
@@ -191,17 +356,11 @@ mod tests {
     }
 
     #[test]
-    fn durations_print_like_kubectl() {
-        assert_eq!(format_duration(Duration::from_secs(300)), "5m");
-        assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
-        assert_eq!(format_duration(Duration::from_secs(45)), "45s");
-        assert_eq!(format_duration(Duration::from_millis(1500)), "1.5s");
-    }
-
-    #[test]
     fn request_timeout_rejects_garbage_and_negative() {
         assert!(parse_request_timeout("soon").is_err());
         assert!(parse_request_timeout("-5s").is_err());
         assert!(parse_request_timeout("10x").is_err());
+        assert!(parse_request_timeout("99999999999999999999").is_err());
+        assert!(parse_request_timeout("99999999999999999999s").is_err());
     }
 }

@@ -5,6 +5,7 @@ pub mod canary;
 pub mod cli;
 pub mod cmd;
 pub mod completion;
+pub mod duration;
 pub mod error;
 pub mod exit_code;
 pub mod global;
@@ -13,6 +14,7 @@ pub mod output;
 pub mod prometheus;
 pub mod rollout;
 pub mod validate;
+pub mod values;
 
 use std::process::ExitCode;
 

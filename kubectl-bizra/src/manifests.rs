@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use kube::api::DynamicObject;
+use policy_wasm::image_ref::ImageRef;
 use serde_json::Value;
 
 /// The manifests of `manifests/` compiled into the binary, in the order of the base kustomization.
@@ -304,7 +305,8 @@ pub fn is_optional_group(api_version: &str) -> bool {
 /// What `--image` / `--tag` ask for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ImageOverride {
-    Image(String),
+    Image(ImageRef),
+    /// A tag already checked with [`policy_wasm::image_ref::check_tag`].
     Tag(String),
 }
 
@@ -334,80 +336,30 @@ pub fn override_node_image(
             .iter_mut()
             .filter(|c| c["name"] == NODE_CONTAINER)
         {
-            let current = container["image"].as_str().unwrap_or_default();
             let image = match wanted {
                 ImageOverride::Image(image) => image.clone(),
-                ImageOverride::Tag(tag) => with_tag(current, tag)?,
+                ImageOverride::Tag(tag) => {
+                    let current = container["image"].as_str().unwrap_or_default();
+                    ImageRef::parse(current)
+                        .and_then(|current| current.with_tag(tag))
+                        .map_err(|e| ManifestError::Image {
+                            image: e.image,
+                            reason: e.reason,
+                        })?
+                }
             };
-            container["image"] = Value::String(image.clone());
-            new_image = Some(image);
+            container["image"] = Value::String(image.to_string());
             changed += 1;
+            new_image = Some(image);
         }
         if let Some(image) = new_image {
-            template["metadata"]["labels"]["version"] = Value::String(version_label(&image)?);
+            template["metadata"]["labels"]["version"] = Value::String(image.version_label());
         }
     }
     if changed == 0 {
         return Err(ManifestError::NoNodeContainer);
     }
     Ok(changed)
-}
-
-/// Splits `registry/repo[:tag][@digest]` into the repository and its tag (if any).
-fn split_tag(image: &str) -> (&str, Option<&str>) {
-    let without_digest = image.split('@').next().unwrap_or(image);
-    match without_digest.rfind(':') {
-        Some(i) if i > without_digest.rfind('/').unwrap_or(0) => {
-            (&without_digest[..i], Some(&without_digest[i + 1..]))
-        }
-        _ => (without_digest, None),
-    }
-}
-
-fn valid_tag(tag: &str) -> bool {
-    !tag.is_empty()
-        && tag.len() <= 128
-        && tag
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
-        && !tag.starts_with(['.', '-'])
-}
-
-fn with_tag(image: &str, tag: &str) -> Result<String, ManifestError> {
-    if !valid_tag(tag) {
-        return Err(ManifestError::Image {
-            image: tag.to_owned(),
-            reason:
-                "a tag is up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-'"
-                    .into(),
-        });
-    }
-    let (repository, _) = split_tag(image);
-    Ok(format!("{repository}:{tag}"))
-}
-
-/// The `version` pod label for an image: its tag, or the start of its digest.
-fn version_label(image: &str) -> Result<String, ManifestError> {
-    let invalid = |reason: &str| ManifestError::Image {
-        image: image.to_owned(),
-        reason: reason.to_owned(),
-    };
-    if image.is_empty() || image.contains(char::is_whitespace) {
-        return Err(invalid("it must be non-empty and contain no spaces"));
-    }
-    let (_, tag) = split_tag(image);
-    let label = match (tag, image.split_once("@sha256:")) {
-        (Some(tag), _) if valid_tag(tag) => tag.to_owned(),
-        (Some(_), _) => return Err(invalid("its tag has characters a tag cannot have")),
-        (None, Some((_, digest))) => format!("sha256-{}", &digest[..digest.len().min(12)]),
-        (None, None) => "latest".to_owned(),
-    };
-    // Label values are at most 63 characters and must end alphanumeric.
-    let mut label: String = label.chars().take(63).collect();
-    while label.ends_with(|c: char| !c.is_ascii_alphanumeric()) {
-        label.pop();
-    }
-    Ok(label)
 }
 
 #[cfg(test)]
@@ -527,8 +479,8 @@ mod tests {
     fn image_override_handles_registry_ports_and_digests() {
         let mut manifests = embedded("testnet");
         let image = "127.0.0.1:5000/bizra/node@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-        override_node_image(&mut manifests, &ImageOverride::Image(image.into()))
-            .expect("valid image");
+        let parsed = ImageRef::parse(image).expect("valid image");
+        override_node_image(&mut manifests, &ImageOverride::Image(parsed)).expect("applies");
         assert_eq!(
             node_images(&manifests)[0],
             (image.to_owned(), "sha256-0123456789ab".to_owned())
@@ -536,21 +488,25 @@ mod tests {
         let mut manifests = embedded("testnet");
         override_node_image(
             &mut manifests,
-            &ImageOverride::Image("127.0.0.1:5000/node".into()),
+            &ImageOverride::Image(ImageRef::parse("127.0.0.1:5000/node").expect("valid")),
         )
         .expect("valid");
         assert_eq!(node_images(&manifests)[0].1, "latest");
     }
 
     #[test]
-    fn bad_tags_are_rejected() {
+    fn a_tag_on_an_unparsable_image_names_the_image() {
         let mut manifests = embedded("testnet");
-        for tag in ["", "-rc1", "v1 2", "a/b"] {
-            assert!(
-                override_node_image(&mut manifests, &ImageOverride::Tag(tag.into())).is_err(),
-                "{tag:?}"
-            );
+        for manifest in &mut manifests {
+            if let Some(containers) =
+                manifest.object.data["spec"]["template"]["spec"]["containers"].as_array_mut()
+            {
+                containers[0]["image"] = Value::String("Not An Image".into());
+            }
         }
+        let err = override_node_image(&mut manifests, &ImageOverride::Tag("v2".into()))
+            .expect_err("invalid image");
+        assert!(err.to_string().contains("\"Not An Image\""), "{err}");
     }
 
     #[test]

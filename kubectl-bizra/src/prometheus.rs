@@ -31,6 +31,14 @@ impl PrometheusTarget {
         if namespace.is_empty() || name.is_empty() || port.is_empty() {
             return Err(invalid());
         }
+        crate::values::dns_label(namespace)?;
+        crate::values::dns_label(name)?;
+        // A port number or a port name, as the apiserver's service proxy takes.
+        if port.parse::<u16>().is_ok_and(|p| p == 0)
+            || (port.parse::<u16>().is_err() && crate::values::dns_label(port).is_err())
+        {
+            return Err(invalid());
+        }
         Ok(PrometheusTarget::Service {
             namespace: namespace.into(),
             name: name.into(),
@@ -50,13 +58,31 @@ impl PrometheusTarget {
     }
 }
 
+/// An http(s) URL with a host, as `--prometheus-url` takes.
+fn parse_url(url: &str) -> Result<http::Uri, PrometheusError> {
+    let invalid = |why: String| PrometheusError::Url(crate::values::shorten(url), why);
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e: http::uri::InvalidUri| invalid(e.to_string()))?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
+        return Err(invalid("use http(s)://host:port".into()));
+    }
+    Ok(uri)
+}
+
+fn url_flag(url: &str) -> Result<String, String> {
+    parse_url(url)
+        .map(|_| url.to_owned())
+        .map_err(|e| e.to_string())
+}
+
 /// `--prometheus-url` / `--prometheus-service`, for every command that queries Prometheus.
 #[derive(Debug, Clone, Default, clap::Args)]
 // Flattened into commands that are themselves flattened: no argument group of its own.
 #[group(skip)]
 pub struct PrometheusArgs {
     /// Prometheus base URL, e.g. http://127.0.0.1:9090.
-    #[arg(long, value_name = "URL", conflicts_with = "prometheus_service")]
+    #[arg(long, value_name = "URL", conflicts_with = "prometheus_service", value_parser = url_flag)]
     pub prometheus_url: Option<String>,
 
     /// Prometheus as a Service reached through the apiserver: NAMESPACE/NAME:PORT.
@@ -144,15 +170,7 @@ impl Prometheus {
     pub fn new(target: &PrometheusTarget, kube: &KubeClient) -> Result<Self, PrometheusError> {
         match target {
             PrometheusTarget::Url(url) => {
-                let uri: http::Uri = url.parse().map_err(|e: http::uri::InvalidUri| {
-                    PrometheusError::Url(url.clone(), e.to_string())
-                })?;
-                if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
-                    return Err(PrometheusError::Url(
-                        url.clone(),
-                        "use http(s)://host:port".into(),
-                    ));
-                }
+                let uri = parse_url(url)?;
                 let base_path = uri.path().trim_end_matches('/').to_owned();
                 // kube's client is a plain HTTP(S) client here: no kubeconfig credentials go along.
                 let client = kube::Client::try_from(kube::Config::new(uri))

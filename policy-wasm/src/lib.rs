@@ -5,6 +5,7 @@
 //! `policy` feature adds the waPC entry points around them.
 
 pub mod glob;
+pub mod image_ref;
 mod pem;
 pub mod rules;
 pub mod settings;

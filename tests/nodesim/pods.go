@@ -7,7 +7,6 @@ import (
 	"log"
 	"path/filepath"
 	"reflect"
-	"strings"
 	"sync"
 	"time"
 
@@ -177,16 +176,14 @@ func (r *registry) forget(obj any) {
 	}
 }
 
-// podVersion is the rollout version of a pod: its `version` label, else its image tag.
+// podVersion is the rollout version of a pod: its `version` label, else what the plugin would
+// derive from its image.
 func podVersion(pod *corev1.Pod) string {
 	if v := pod.Labels["version"]; v != "" {
 		return v
 	}
 	if len(pod.Spec.Containers) > 0 {
-		image := pod.Spec.Containers[0].Image
-		if i := strings.LastIndex(image, ":"); i > strings.LastIndex(image, "/") {
-			return image[i+1:]
-		}
+		return imageVersionLabel(pod.Spec.Containers[0].Image)
 	}
 	return "unknown"
 }

@@ -9,7 +9,7 @@ use k8s_openapi::jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::plan::Analysis;
-use crate::global::format_duration;
+use crate::duration::format as format_duration;
 use crate::prometheus::{Prometheus, PrometheusError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

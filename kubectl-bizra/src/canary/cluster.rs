@@ -25,13 +25,13 @@ pub const FIELD_MANAGER: &str = "kubectl-bizra";
 #[derive(Debug, Clone, clap::Args)]
 pub struct Names {
     /// The VirtualService that splits traffic between the `stable` and `canary` subsets.
-    #[arg(long, value_name = "NAME", default_value = "bizra-apex")]
+    #[arg(long, value_name = "NAME", default_value = "bizra-apex", value_parser = crate::values::dns_subdomain)]
     pub virtual_service: String,
     /// The stable Deployment.
-    #[arg(long, value_name = "NAME", default_value = "bizra-apex")]
+    #[arg(long, value_name = "NAME", default_value = "bizra-apex", value_parser = crate::values::dns_subdomain)]
     pub deployment: String,
     /// The canary Deployment.
-    #[arg(long, value_name = "NAME", default_value = "bizra-apex-canary")]
+    #[arg(long, value_name = "NAME", default_value = "bizra-apex-canary", value_parser = crate::values::dns_subdomain)]
     pub canary_deployment: String,
 }
 
@@ -286,15 +286,14 @@ impl Cluster {
     }
 
     /// Sets the node container's image and the pods' `version` label (strategic merge patch).
-    pub async fn set_node_image(&self, name: &str, image: &str) -> anyhow::Result<Deployment> {
-        let tag = image
-            .rsplit_once(':')
-            .map(|(_, t)| t)
-            .filter(|t| !t.contains('/'))
-            .unwrap_or("latest");
+    pub async fn set_node_image(
+        &self,
+        name: &str,
+        image: &policy_wasm::image_ref::ImageRef,
+    ) -> anyhow::Result<Deployment> {
         let patch = serde_json::json!({"spec": {"template": {
-            "metadata": {"labels": {"version": tag}},
-            "spec": {"containers": [{"name": crate::manifests::NODE_CONTAINER, "image": image}]}
+            "metadata": {"labels": {"version": image.version_label()}},
+            "spec": {"containers": [{"name": crate::manifests::NODE_CONTAINER, "image": image.to_string()}]}
         }}});
         let params = PatchParams {
             dry_run: self.dry_run,

@@ -147,11 +147,11 @@ impl<'a> Engine<'a> {
     pub async fn set_canary_image(
         &mut self,
         observed: &mut Observed,
-        image: &str,
+        image: &policy_wasm::image_ref::ImageRef,
     ) -> anyhow::Result<()> {
         let name = self.cluster.names.canary_deployment.clone();
         let before = cluster::image(&observed.canary);
-        self.note("Deployment", &name, "image", &before, image);
+        self.note("Deployment", &name, "image", &before, &image.to_string());
         observed.canary = self.cluster.set_node_image(&name, image).await?;
         Ok(())
     }

@@ -7,14 +7,14 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::global::{format_duration, parse_duration};
+use crate::duration::format as format_duration;
 
 /// One traffic stage: the canary's share and how long `promote --auto` holds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Stage {
     pub weight: u8,
-    #[serde(with = "go_duration")]
+    #[serde(with = "crate::duration::serde_go")]
     pub hold: Duration,
 }
 
@@ -30,7 +30,8 @@ impl Stage {
             .map_err(|_| format!("invalid stage {text:?}: weight must be 1 to 99"))?;
         Ok(Stage {
             weight,
-            hold: parse_duration(hold.trim())?,
+            hold: crate::duration::parse_positive(hold.trim())
+                .map_err(|e| format!("invalid stage {text:?}: {e}"))?,
         })
     }
 }
@@ -61,6 +62,12 @@ pub fn check_stages(stages: &[Stage]) -> Result<(), String> {
         if stage.weight == 0 || stage.weight >= 100 {
             return Err(format!(
                 "stage weight {} is out of range: stages take 1 to 99 percent (100 % is the completion)",
+                stage.weight
+            ));
+        }
+        if stage.hold.is_zero() {
+            return Err(format!(
+                "stage {}% has a hold of 0s: a stage must be held for some time, e.g. 5:30m",
                 stage.weight
             ));
         }
@@ -115,10 +122,10 @@ pub struct VersusStable {
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct Analysis {
     /// Time between analyses in `promote --auto`.
-    #[serde(with = "go_duration")]
+    #[serde(with = "crate::duration::serde_go")]
     pub interval: Duration,
     /// The PromQL rate window (`$window`).
-    #[serde(with = "go_duration")]
+    #[serde(with = "crate::duration::serde_go")]
     pub window: Duration,
     /// Failed analyses in a row tolerated in `--auto`; one more rolls the release back.
     pub failure_limit: u32,
@@ -212,8 +219,23 @@ impl Plan {
                 ));
             }
         }
-        if !(a.min_requests >= 0.0 && a.versus_stable.latency_ratio >= 1.0) {
-            return Err("minRequests must be >= 0 and versusStable.latencyRatio >= 1".into());
+        use crate::values::{check_non_negative, check_positive};
+        check_non_negative("analysis.minRequests", a.min_requests)?;
+        check_positive("analysis.errorRate.max", a.error_rate.max)?;
+        check_positive("analysis.latencyP99.max", a.latency_p99.max)?;
+        check_non_negative(
+            "analysis.versusStable.errorRateMargin",
+            a.versus_stable.error_rate_margin,
+        )?;
+        check_positive(
+            "analysis.versusStable.latencyRatio",
+            a.versus_stable.latency_ratio,
+        )?;
+        if a.versus_stable.latency_ratio < 1.0 {
+            return Err("analysis.versusStable.latencyRatio must be 1 or more".into());
+        }
+        if a.max_restarts < 0 {
+            return Err("analysis.maxRestarts must not be negative".into());
         }
         Ok(())
     }
@@ -232,22 +254,6 @@ impl Plan {
             .iter()
             .enumerate()
             .find(|(_, s)| s.weight == weight)
-    }
-}
-
-/// Durations as kubectl writes them (`30m`, `1h30m`) in the config and the state annotation.
-mod go_duration {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(value: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&crate::global::format_duration(*value))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let text = String::deserialize(d)?;
-        crate::global::parse_duration(&text).map_err(serde::de::Error::custom)
     }
 }
 

@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::apply::{Action, ApplyResult, apply_all};
 use crate::error::Error;
 use crate::exit_code::ExitStatus;
-use crate::global::{GlobalOptions, KubeClient, parse_duration};
+use crate::global::{GlobalOptions, KubeClient};
 use crate::manifests::{self, ImageOverride, Manifest};
 use crate::output;
 use crate::rollout::{
@@ -45,11 +45,11 @@ pub struct Args {
     pub kustomize: Option<PathBuf>,
 
     /// Run this node image (e.g. ghcr.io/bizra/node:v2.3.0).
-    #[arg(long, value_name = "IMAGE", conflicts_with = "tag")]
-    pub image: Option<String>,
+    #[arg(long, value_name = "IMAGE", conflicts_with = "tag", value_parser = crate::values::image)]
+    pub image: Option<policy_wasm::image_ref::ImageRef>,
 
     /// Run this tag of the node image.
-    #[arg(long, value_name = "TAG")]
+    #[arg(long, value_name = "TAG", value_parser = crate::values::image_tag)]
     pub tag: Option<String>,
 
     /// `server`: show what would change, change nothing.
@@ -57,7 +57,7 @@ pub struct Args {
     pub dry_run: DryRun,
 
     /// How long to wait for the rollout.
-    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = crate::duration::flag)]
     pub timeout: Duration,
 
     /// Apply even while a canary release is in progress (it resets the canary).
@@ -280,7 +280,7 @@ pub async fn wait_for_rollout(
                 if tokio::time::Instant::now() >= deadline {
                     outcome.state = RolloutState::Failed(format!(
                         "timed out after {} waiting for deployment {name:?}: {message}",
-                        crate::global::format_duration(timeout)
+                        crate::duration::format(timeout)
                     ));
                     return Ok(outcome);
                 }

@@ -14,9 +14,10 @@ use crate::canary::routing::Weights;
 use crate::canary::state::Phase;
 use crate::canary::{Change, Engine, changes_table, is_conflict, is_transient};
 use crate::cmd::deploy::DryRun;
+use crate::duration::format as format_duration;
 use crate::error::Error;
 use crate::exit_code::ExitStatus;
-use crate::global::{GlobalOptions, format_duration, parse_duration};
+use crate::global::GlobalOptions;
 use crate::output;
 use crate::prometheus::PrometheusArgs;
 
@@ -33,8 +34,8 @@ pub struct Args {
     pub names: Names,
 
     /// Start the release with this node image on the canary (only when no release is under way).
-    #[arg(long, value_name = "IMAGE")]
-    pub image: Option<String>,
+    #[arg(long, value_name = "IMAGE", value_parser = crate::values::image)]
+    pub image: Option<policy_wasm::image_ref::ImageRef>,
 
     /// Move the canary to this traffic share after a passing analysis (100 completes).
     #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(u8).range(1..=100), conflicts_with = "full")]
@@ -66,11 +67,11 @@ pub struct Args {
     pub stages: Option<StageList>,
 
     /// Time between analyses in --auto [default: 1m].
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = crate::duration::flag)]
     pub interval: Option<Duration>,
 
     /// PromQL rate window of the analysis [default: 5m].
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = crate::duration::flag)]
     pub window: Option<Duration>,
 
     /// Failed analyses in a row --auto tolerates before rolling back [default: 1].
@@ -82,14 +83,14 @@ pub struct Args {
     pub inconclusive_limit: Option<u32>,
 
     /// Requests a track must serve in the window before its traffic checks can pass [default: 100].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = crate::values::non_negative_number)]
     pub min_requests: Option<f64>,
 
     #[command(flatten)]
     pub prometheus: PrometheusArgs,
 
     /// How long to wait for a Deployment to scale or roll out.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10m")]
+    #[arg(long, value_name = "DURATION", value_parser = crate::duration::flag, default_value = "10m")]
     pub timeout: Duration,
 }
 
@@ -594,7 +595,7 @@ mod tests {
         assert_eq!(plan.stages, recorded.stages);
         assert_eq!(plan.analysis.interval, Duration::from_secs(10));
 
-        let plan = args(&["--stages", "20:0s"])
+        let plan = args(&["--stages", "20:1s"])
             .plan(Some(&recorded))
             .expect("plan");
         assert_eq!(plan.stages.len(), 1);
@@ -609,6 +610,13 @@ mod tests {
             &["kubectl-bizra", "promote", "--to", "101"][..],
             &["kubectl-bizra", "promote", "--auto", "--dry-run=server"][..],
             &["kubectl-bizra", "promote", "--stages", "50:1m,25:1m"][..],
+            &["kubectl-bizra", "promote", "--stages", "5:0s"][..],
+            &[
+                "kubectl-bizra",
+                "promote",
+                "--stages",
+                "5:99999999999999999999s",
+            ][..],
         ] {
             let err = Cli::try_parse_from(argv).expect_err("rejected");
             assert_eq!(err.exit_code(), 2, "{argv:?}");

@@ -12,8 +12,20 @@ use crate::canary::state::Phase;
 use crate::canary::{Change, Engine, changes_table, is_conflict, is_transient};
 use crate::cmd::deploy::DryRun;
 use crate::exit_code::ExitStatus;
-use crate::global::{GlobalOptions, parse_duration};
+use crate::global::GlobalOptions;
 use crate::output;
+
+/// The reason is kept in the rollout's annotation, whose total size the apiserver limits.
+fn reason(text: &str) -> Result<String, String> {
+    const MAX: usize = 1024;
+    if text.trim().is_empty() {
+        return Err("the reason must not be empty".into());
+    }
+    if text.chars().count() > MAX {
+        return Err(format!("the reason is longer than {MAX} characters"));
+    }
+    Ok(text.to_owned())
+}
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -21,7 +33,7 @@ pub struct Args {
     pub names: Names,
 
     /// Why, recorded in the rollout's history.
-    #[arg(long, value_name = "TEXT", default_value = "manual rollback")]
+    #[arg(long, value_name = "TEXT", default_value = "manual rollback", value_parser = reason)]
     pub reason: String,
 
     /// The stable revision to go back to (as `kubectl rollout undo --to-revision`); by default
@@ -34,7 +46,7 @@ pub struct Args {
     pub dry_run: DryRun,
 
     /// How long to wait for the Deployments to scale and roll out.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10m")]
+    #[arg(long, value_name = "DURATION", value_parser = crate::duration::flag, default_value = "10m")]
     pub timeout: Duration,
 }
 

@@ -12,8 +12,9 @@ use crate::canary::analysis::AnalysisRecord;
 use crate::canary::cluster::{Cluster, Names, Observed, image, replicas};
 use crate::canary::routing::Weights;
 use crate::canary::state::{HistoryEntry, Phase, RolloutState};
+use crate::duration::format as format_duration;
 use crate::exit_code::ExitStatus;
-use crate::global::{GlobalOptions, format_duration};
+use crate::global::GlobalOptions;
 use crate::output::{self, OutputFormat};
 
 #[derive(Debug, clap::Args)]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::error::Error;
 use crate::exit_code::ExitStatus;
-use crate::global::{GlobalOptions, KubeClient, parse_duration};
+use crate::global::{GlobalOptions, KubeClient};
 use crate::output;
 use crate::prometheus::{Prometheus, PrometheusArgs};
 use crate::validate::collect::Collector;
@@ -38,39 +38,39 @@ pub struct Args {
     pub exec: bool,
 
     /// Re-check until every gate passes or this much time has passed (e.g. 5m).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = crate::duration::flag)]
     pub wait: Option<Duration>,
 
     /// The Deployment to validate [default: bizra-apex].
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = crate::values::dns_subdomain)]
     pub deployment: Option<String>,
 
     /// The node's container [default: bizra-node].
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = crate::values::dns_label)]
     pub container: Option<String>,
 
     /// Ready replicas required [default: the Deployment's spec.replicas].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(0..))]
     pub replicas: Option<i32>,
 
     /// The pods' metrics port [default: 9464].
-    #[arg(long, value_name = "PORT")]
+    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
     pub metrics_port: Option<u16>,
 
     /// How far back to read pod logs [default: 5m].
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = crate::duration::flag)]
     pub log_window: Option<Duration>,
 
     /// SLA: maximum finality check p99 in seconds [default: 0.001].
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", value_parser = crate::values::positive_number)]
     pub max_finality_p99: Option<f64>,
 
     /// SLA: minimum PoI generations per second per pod [default: 10000].
-    #[arg(long, value_name = "OPS")]
+    #[arg(long, value_name = "OPS", value_parser = crate::values::non_negative_number)]
     pub min_poi_generate: Option<f64>,
 
     /// SLA: minimum PoI verifications per second per pod [default: 5000].
-    #[arg(long, value_name = "OPS")]
+    #[arg(long, value_name = "OPS", value_parser = crate::values::non_negative_number)]
     pub min_poi_verify: Option<f64>,
 }
 

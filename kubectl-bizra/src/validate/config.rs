@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
@@ -57,7 +57,7 @@ pub struct ServiceExpectations {
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct LogExpectations {
     /// How far back to read each pod's log.
-    #[serde(deserialize_with = "go_duration", serialize_with = "show_duration")]
+    #[serde(with = "crate::duration::serde_go")]
     pub window: Duration,
     /// Regular expressions; a line matching any of them fails the gate.
     pub patterns: Vec<String>,
@@ -72,20 +72,8 @@ pub struct SlaExpectations {
     pub poi_generate_per_second: f64,
     pub poi_verify_per_second: f64,
     /// The rate window of the SLA queries.
-    #[serde(deserialize_with = "go_duration", serialize_with = "show_duration")]
+    #[serde(with = "crate::duration::serde_go")]
     pub window: Duration,
-}
-
-fn go_duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    crate::global::parse_duration(&text).map_err(serde::de::Error::custom)
-}
-
-fn show_duration<S: serde::Serializer>(
-    duration: &Duration,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(&crate::global::format_duration(*duration))
 }
 
 impl Default for Expectations {
@@ -232,6 +220,26 @@ impl Expectations {
         }
         if self.logs.max_bytes <= 0 {
             return Err("logs.maxBytes must be positive".into());
+        }
+        for (key, window) in [
+            ("logs.window", self.logs.window),
+            ("sla.window", self.sla.window),
+        ] {
+            if window.is_zero() {
+                return Err(format!("{key} must be longer than 0s"));
+            }
+        }
+        crate::values::check_positive("sla.finalityP99Seconds", self.sla.finality_p99_seconds)?;
+        crate::values::check_non_negative(
+            "sla.poiGeneratePerSecond",
+            self.sla.poi_generate_per_second,
+        )?;
+        crate::values::check_non_negative(
+            "sla.poiVerifyPerSecond",
+            self.sla.poi_verify_per_second,
+        )?;
+        if self.metrics.port == 0 {
+            return Err("metrics.port must be 1 to 65535".into());
         }
         Ok(())
     }

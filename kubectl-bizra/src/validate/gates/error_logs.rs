@@ -21,7 +21,7 @@ fn quote(line: &str) -> String {
 
 pub fn error_logs(snapshot: &Snapshot, expectations: &Expectations) -> GateResult {
     let logs = &expectations.logs;
-    let window = crate::global::format_duration(logs.window);
+    let window = crate::duration::format(logs.window);
     let patterns = match RegexSet::new(&logs.patterns) {
         Ok(set) => set,
         Err(e) => return GateResult::inconclusive(GATE, format!("invalid log pattern: {e}")),

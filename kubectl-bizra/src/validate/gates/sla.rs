@@ -111,7 +111,7 @@ pub fn sla(snapshot: &Snapshot, expectations: &Expectations) -> GateResult {
             0,
             format!(
                 "the youngest pod started {age}s ago, less than the {} rate window: rates are not settled yet",
-                crate::global::format_duration(sla.window)
+                crate::duration::format(sla.window)
             ),
         );
     }

@@ -9,7 +9,7 @@ mod support;
 
 use kubewarden_policy_sdk::response::ValidationResponse;
 use serde_json::{Value, json};
-use support::cosign::{CosignKey, Tamper, sign};
+use support::cosign::{CosignKey, Tamper, copy_signature, sign};
 use support::registry::{Registry, push_image};
 use support::sigstore_host::sigstore_verifier;
 use support::{fixture, new_host, validate};
@@ -192,6 +192,32 @@ fn a_tag_moved_after_signing_is_rejected() {
         &pod_running(&image),
     ));
     assert!(message.contains("no signatures found"), "{message}");
+}
+
+#[test]
+fn a_signature_replayed_under_another_images_signature_tag_is_rejected() {
+    let registry = Registry::start();
+    let key = CosignKey::generate("pw");
+    let signed = registry.image("bizra/node:v2.3.0");
+    let unsigned = registry.image("bizra/node:v2.4.0-unreviewed");
+    let signed_digest = block_on(push_image(
+        &signed,
+        "the build that was reviewed and signed",
+    ));
+    let unsigned_digest = block_on(push_image(&unsigned, "a build nobody signed"));
+    assert_ne!(signed_digest, unsigned_digest);
+    block_on(sign(&signed, &key, &[], Tamper::Nothing));
+    // The signature manifest of the signed image, pushed as sha256-<unsigned digest>.sig: its
+    // payload's docker-manifest-digest still names the signed image.
+    block_on(copy_signature(&signed, &unsigned));
+
+    let settings = trusting(&registry, &key, json!({}));
+    assert!(admit(&settings, &pod_running(&signed)).accepted);
+    let message = rejection(&admit(&settings, &pod_running(&unsigned)));
+    assert!(
+        message.contains(&format!("no signatures found for {unsigned}")),
+        "{message}"
+    );
 }
 
 #[test]

@@ -8,13 +8,15 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex};
-
 use kubewarden_policy_sdk::response::ValidationResponse;
 use kubewarden_policy_sdk::settings::SettingsValidationResponse;
 use policy_host::{GuestOutcome, HostCallHandler, PolicyHost, no_host_calls, verified};
 use serde_json::{Value, json};
-use support::{fixture, fixture_names, new_host, respond, validate};
+use support::keyless_host::{
+    ANOTHER_SIGNER_CERT, GITHUB_ACTIONS_ISSUER, KeylessHost, RELEASE_CA, RELEASE_CERT, Signature,
+    Signer, github_workflow,
+};
+use support::{Recorded, fixture, fixture_names, new_host, recording, requests, respond, validate};
 
 fn pod_rules_only() -> Value {
     json!({"allowedUnsigned": ["*"], "exemptNamespaces": ["kube-system"]})
@@ -75,21 +77,14 @@ fn settings_are_validated_in_the_module() {
 }
 
 /// A handler answering `oci/v2/verify` with `answer`, recording the requests.
-fn verifier(answer: Result<Vec<u8>, String>) -> (HostCallHandler, Arc<Mutex<Vec<Value>>>) {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let record = seen.clone();
-    let handler: HostCallHandler = Box::new(move |binding, namespace, operation, payload| {
+fn verifier(answer: Result<Vec<u8>, String>) -> (HostCallHandler, Recorded) {
+    recording(Box::new(move |binding, namespace, operation, _| {
         assert_eq!(
             (binding, namespace, operation),
             ("kubewarden", "oci", "v2/verify")
         );
-        record
-            .lock()
-            .expect("lock")
-            .push(serde_json::from_slice(payload).expect("request JSON"));
         answer.clone()
-    });
-    (handler, seen)
+    }))
 }
 
 fn key_settings(pin: bool) -> Value {
@@ -112,15 +107,10 @@ fn a_verified_image_is_accepted_and_pinned_through_the_host_call() {
         mutated["spec"]["template"]["spec"]["containers"][0]["image"],
         "ghcr.io/bizra/node:v2.2.0-rc1@sha256:1d9d3da4"
     );
-    let requests = seen.lock().expect("lock");
-    assert_eq!(requests.len(), 1);
-    assert_eq!(requests[0]["type"], "SigstorePubKeyVerify");
-    assert_eq!(requests[0]["image"], "ghcr.io/bizra/node:v2.2.0-rc1");
-    assert!(
-        requests[0]["pub_keys"][0]
-            .as_str()
-            .unwrap_or("")
-            .starts_with("-----BEGIN PUBLIC KEY-----")
+    let settings = key_settings(true);
+    assert_eq!(
+        requests(&seen),
+        vec![expected_request(NODE_IMAGE, &settings["signatures"][0])]
     );
 }
 
@@ -185,4 +175,345 @@ fn malformed_and_huge_inputs_never_trap() {
         host.call("validate", deep.as_bytes()).expect("no trap"),
         GuestOutcome::Response(_)
     ));
+}
+
+/// The image of the fixtures' `bizra-node` container, as the policy names it in its requests.
+const NODE_IMAGE: &str = "ghcr.io/bizra/node:v2.2.0-rc1";
+const NODE_DIGEST: &str = "sha256:5f481572d088dc4023afb35fced9530ced3d9b03bf7299c6f492163cb9f0452e";
+const GOOGLE_ISSUER: &str = "https://accounts.google.com";
+
+fn each(list: &Value) -> impl Iterator<Item = &Value> {
+    list.as_array().expect("a list").iter()
+}
+
+/// The `oci/v2/verify` request Kubewarden's SDK (0.17.3, `SigstoreVerificationInputV2`) defines
+/// for `rule`, written out here from the rule's settings rather than by the policy's code: tagged
+/// by `type`, snake_case field names, absent options as null, PEM certificates as byte arrays.
+fn expected_request(image: &str, rule: &Value) -> Value {
+    let annotations = rule.get("annotations").cloned().unwrap_or(Value::Null);
+    let bytes = |pem: &Value| json!(pem.as_str().expect("a PEM string").as_bytes());
+    if let Some(keys) = rule.get("pubKeys") {
+        json!({"type": "SigstorePubKeyVerify", "image": image, "pub_keys": keys,
+               "annotations": annotations})
+    } else if let Some(identities) = rule.get("keyless") {
+        let keyless: Vec<Value> = each(identities)
+            .map(|i| json!({"issuer": i["issuer"], "subject": i["subject"]}))
+            .collect();
+        json!({"type": "SigstoreKeylessVerify", "image": image, "keyless": keyless,
+               "annotations": annotations})
+    } else if let Some(prefixes) = rule.get("keylessPrefix") {
+        let keyless_prefix: Vec<Value> = each(prefixes)
+            .map(|p| json!({"issuer": p["issuer"], "url_prefix": p["urlPrefix"]}))
+            .collect();
+        json!({"type": "SigstoreKeylessPrefixVerify", "image": image,
+               "keyless_prefix": keyless_prefix, "annotations": annotations})
+    } else if let Some(github) = rule.get("githubActions") {
+        json!({"type": "SigstoreGithubActionsVerify", "image": image, "owner": github["owner"],
+               "repo": github.get("repo").cloned().unwrap_or(Value::Null),
+               "annotations": annotations})
+    } else if let Some(certificate) = rule.get("certificate") {
+        let chain = certificate
+            .get("certificateChain")
+            .map_or(Value::Null, |chain| each(chain).map(bytes).collect());
+        json!({"type": "SigstoreCertificateVerify", "image": image,
+               "certificate": bytes(&certificate["certificate"]), "certificate_chain": chain,
+               "require_rekor_bundle": certificate.get("requireRekorBundle").cloned().unwrap_or(json!(false)),
+               "annotations": annotations})
+    } else {
+        panic!("no verification method in {rule}")
+    }
+}
+
+/// The policy's decision on `request` under `settings` when the only signatures of the node
+/// image are `signatures` (a stand-in for Fulcio and Rekor knows them), and the requests it sent.
+fn admit_signed_by(
+    settings: &Value,
+    request: &Value,
+    signatures: &[Signature],
+) -> (ValidationResponse, Vec<Value>) {
+    let known = signatures
+        .iter()
+        .cloned()
+        .fold(KeylessHost::default(), |host, signature| {
+            host.signed(NODE_IMAGE, NODE_DIGEST, signature)
+        });
+    let (handler, recorded) = recording(known.handler());
+    let response = validate(&mut new_host(handler), settings, request);
+    (response, requests(&recorded))
+}
+
+/// For each case (what it is, the node image's signatures, whether it is admitted): the policy
+/// under `settings` sends exactly the SDK's request for its one signature rule, and admits
+/// `request` only when the signatures satisfy that rule.
+fn assert_decisions(settings: &Value, request: &Value, cases: &[(&str, Vec<Signature>, bool)]) {
+    let expected = expected_request(NODE_IMAGE, &settings["signatures"][0]);
+    for (case, signatures, admitted) in cases {
+        let (response, sent) = admit_signed_by(settings, request, signatures);
+        assert_eq!(sent, vec![expected.clone()], "{case}: the request sent");
+        let message = response.message.clone().unwrap_or_default();
+        assert_eq!(response.accepted, *admitted, "{case}: {message}");
+        if !admitted {
+            assert!(
+                message.contains("[signedImages]")
+                    && message.contains(&format!(
+                        "image {NODE_IMAGE}: signature verification failed"
+                    )),
+                "{case}: {message}"
+            );
+        }
+    }
+}
+
+/// `spec.settings` of the ClusterAdmissionPolicy the repository ships.
+fn shipped_settings() -> Value {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../manifests/policy/clusteradmissionpolicy.yaml"
+    );
+    let policy: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(path).expect("the shipped policy"))
+            .expect("policy YAML");
+    policy["spec"]["settings"].clone()
+}
+
+fn github_actions(owner: &str, repo: &str) -> Signature {
+    Signer::github_actions(owner, repo).into()
+}
+
+#[test]
+fn the_shipped_settings_admit_only_images_signed_by_their_github_workflow() {
+    let settings = shipped_settings();
+    let github = &settings["signatures"][0]["githubActions"];
+    let (owner, repo) = (
+        github["owner"]
+            .as_str()
+            .expect("the shipped rule is githubActions"),
+        github["repo"]
+            .as_str()
+            .expect("the shipped rule names a repo"),
+    );
+    let deployment = fixture("deployment_compliant");
+
+    let (response, _) = admit_signed_by(&settings, &deployment, &[github_actions(owner, repo)]);
+    assert!(response.accepted, "{:?}", response.message);
+    let pinned = response
+        .mutated_object
+        .expect("pinDigest is on in the shipped settings");
+    assert_eq!(
+        pinned["spec"]["template"]["spec"]["containers"][0]["image"],
+        json!(format!("{NODE_IMAGE}@{NODE_DIGEST}"))
+    );
+    assert_decisions(
+        &settings,
+        &deployment,
+        &[
+            (
+                "the configured workflow",
+                vec![github_actions(owner, repo)],
+                true,
+            ),
+            (
+                "another owner",
+                vec![github_actions("bizra-forks", repo)],
+                false,
+            ),
+            (
+                "another repository",
+                vec![github_actions(owner, "wallet")],
+                false,
+            ),
+            (
+                "owner and repository swapped",
+                vec![github_actions(repo, owner)],
+                false,
+            ),
+            (
+                "the workflow's URL from another issuer",
+                vec![Signer::keyless(GOOGLE_ISSUER, &github_workflow(owner, repo)).into()],
+                false,
+            ),
+            ("no signature", vec![], false),
+        ],
+    );
+}
+
+#[test]
+fn a_github_actions_rule_without_repo_admits_every_repository_of_the_owner() {
+    let settings = json!({"signatures": [{"image": "ghcr.io/bizra/*",
+        "githubActions": {"owner": "bizra"}, "annotations": {"env": "testnet"}}]});
+    assert_decisions(
+        &settings,
+        &fixture("pod_compliant"),
+        &[
+            (
+                "bizra/node",
+                vec![github_actions("bizra", "node").annotated("env", "testnet")],
+                true,
+            ),
+            (
+                "bizra/wallet",
+                vec![github_actions("bizra", "wallet").annotated("env", "testnet")],
+                true,
+            ),
+            (
+                "another owner",
+                vec![github_actions("bizra-forks", "node").annotated("env", "testnet")],
+                false,
+            ),
+            (
+                "without the annotation",
+                vec![github_actions("bizra", "node")],
+                false,
+            ),
+            (
+                "another annotation value",
+                vec![github_actions("bizra", "node").annotated("env", "mainnet")],
+                false,
+            ),
+        ],
+    );
+}
+
+#[test]
+fn a_keyless_rule_admits_only_images_signed_by_every_identity_it_lists() {
+    let workflow = github_workflow("bizra", "node");
+    let settings = json!({"signatures": [{"image": "ghcr.io/bizra/*", "keyless": [
+        {"issuer": GOOGLE_ISSUER, "subject": "release@bizra.dev"},
+        {"issuer": GITHUB_ACTIONS_ISSUER, "subject": workflow},
+    ]}]});
+    let release: Signature = Signer::keyless(GOOGLE_ISSUER, "release@bizra.dev").into();
+    let ci: Signature = Signer::keyless(GITHUB_ACTIONS_ISSUER, &workflow).into();
+    assert_decisions(
+        &settings,
+        &fixture("pod_compliant"),
+        &[
+            ("both identities", vec![release.clone(), ci.clone()], true),
+            ("only the first identity", vec![release.clone()], false),
+            (
+                "another subject",
+                vec![
+                    Signer::keyless(GOOGLE_ISSUER, "intruder@bizra.dev").into(),
+                    ci.clone(),
+                ],
+                false,
+            ),
+            (
+                "the subject from another issuer",
+                vec![
+                    Signer::keyless("https://login.microsoftonline.com", "release@bizra.dev")
+                        .into(),
+                    ci.clone(),
+                ],
+                false,
+            ),
+            (
+                "issuer and subject swapped",
+                vec![
+                    Signer::keyless("release@bizra.dev", GOOGLE_ISSUER).into(),
+                    ci,
+                ],
+                false,
+            ),
+        ],
+    );
+}
+
+#[test]
+fn a_keyless_prefix_rule_admits_only_subjects_under_its_url_prefix() {
+    let settings = json!({"signatures": [{"image": "ghcr.io/bizra/*", "keylessPrefix": [
+        {"issuer": GITHUB_ACTIONS_ISSUER, "urlPrefix": "https://github.com/bizra"},
+    ]}]});
+    assert_decisions(
+        &settings,
+        &fixture("pod_compliant"),
+        &[
+            (
+                "under the prefix",
+                vec![github_actions("bizra", "node")],
+                true,
+            ),
+            (
+                "another owner",
+                vec![github_actions("someone", "node")],
+                false,
+            ),
+            (
+                "a name that only starts like the prefix",
+                vec![github_actions("bizra-forks", "node")],
+                false,
+            ),
+            (
+                "under the prefix from another issuer",
+                vec![Signer::keyless(GOOGLE_ISSUER, &github_workflow("bizra", "node")).into()],
+                false,
+            ),
+        ],
+    );
+}
+
+#[test]
+fn a_certificate_rule_sends_the_certificate_its_chain_and_the_rekor_requirement() {
+    let signed_with = |certificate: &str, issued_by: Option<&str>, in_rekor: bool| -> Signature {
+        Signer::Certificate {
+            certificate: certificate.into(),
+            issued_by: issued_by.map(str::to_owned),
+            in_rekor,
+        }
+        .into()
+    };
+    let release_in_rekor = signed_with(RELEASE_CERT, Some(RELEASE_CA), true);
+    let chained = json!({"signatures": [{"image": "ghcr.io/bizra/*", "certificate": {
+        "certificate": RELEASE_CERT, "certificateChain": [RELEASE_CA], "requireRekorBundle": true}}]});
+    assert_decisions(
+        &chained,
+        &fixture("pod_compliant"),
+        &[
+            (
+                "the certificate, issued by the chain, in Rekor",
+                vec![release_in_rekor.clone()],
+                true,
+            ),
+            (
+                "another signer's certificate",
+                vec![signed_with(ANOTHER_SIGNER_CERT, None, true)],
+                false,
+            ),
+            (
+                "not in Rekor",
+                vec![signed_with(RELEASE_CERT, Some(RELEASE_CA), false)],
+                false,
+            ),
+        ],
+    );
+
+    let another_chain = json!({"signatures": [{"image": "ghcr.io/bizra/*", "certificate": {
+        "certificate": RELEASE_CERT, "certificateChain": [ANOTHER_SIGNER_CERT]}}]});
+    assert_decisions(
+        &another_chain,
+        &fixture("pod_compliant"),
+        &[(
+            "issued by a CA outside the chain",
+            vec![release_in_rekor],
+            false,
+        )],
+    );
+
+    let as_is = json!({"signatures": [{"image": "ghcr.io/bizra/*", "certificate": {
+        "certificate": RELEASE_CERT}}]});
+    assert_decisions(
+        &as_is,
+        &fixture("pod_compliant"),
+        &[
+            (
+                "no chain and no Rekor asked for",
+                vec![signed_with(RELEASE_CERT, None, false)],
+                true,
+            ),
+            (
+                "another signer's certificate",
+                vec![signed_with(ANOTHER_SIGNER_CERT, None, false)],
+                false,
+            ),
+        ],
+    );
 }

@@ -3,10 +3,11 @@
 #![allow(dead_code)] // each test binary uses its own part of these helpers
 
 pub mod cosign;
+pub mod keyless_host;
 pub mod registry;
 pub mod sigstore_host;
 
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use kubewarden_policy_sdk::response::ValidationResponse;
 use policy_host::{Compiled, GuestOutcome, HostCallHandler, PolicyHost, default_policy_path};
@@ -64,4 +65,26 @@ pub fn validate(host: &mut PolicyHost, settings: &Value, request: &Value) -> Val
     let payload = json!({"settings": settings, "request": request}).to_string();
     serde_json::from_slice(&respond(host, "validate", payload.as_bytes()))
         .expect("ValidationResponse")
+}
+
+/// The payloads of the host calls a handler was given, parsed as JSON, in order.
+pub type Recorded = Arc<Mutex<Vec<Value>>>;
+
+/// `handler`, recording every payload the guest sends it (to check the wire format).
+pub fn recording(mut handler: HostCallHandler) -> (HostCallHandler, Recorded) {
+    let recorded = Recorded::default();
+    let record = recorded.clone();
+    let wrapped: HostCallHandler = Box::new(move |binding, namespace, operation, payload| {
+        record
+            .lock()
+            .expect("lock")
+            .push(serde_json::from_slice(payload).expect("a JSON host call payload"));
+        handler(binding, namespace, operation, payload)
+    });
+    (wrapped, recorded)
+}
+
+/// What was recorded so far.
+pub fn requests(recorded: &Recorded) -> Vec<Value> {
+    recorded.lock().expect("lock").clone()
 }

@@ -95,6 +95,9 @@ async fn verify_with_keys(
         reference.repository().to_owned(),
         digest.clone(),
     );
+    // sigstore keeps only the layers whose SimpleSigning payload names this digest
+    // (`critical.image.docker-manifest-digest`), as for Kubewarden's policy-server: a signature
+    // copied under another image's `.sig` tag is dropped here.
     let layers = client
         .trusted_signature_layers(&Auth::Anonymous, &pinned)
         .await

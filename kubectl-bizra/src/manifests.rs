@@ -58,7 +58,7 @@ pub const NODE_CONTAINER: &str = "bizra-node";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
-    #[error("{source_name}: not valid YAML: {message}")]
+    #[error("{source_name}: {message}")]
     Yaml {
         source_name: String,
         message: String,
@@ -118,31 +118,20 @@ impl Manifest {
     }
 }
 
-/// Parses multi-document YAML (or JSON) into objects, expanding `kind: List`.
+/// Parses multi-document YAML (or JSON) into objects, expanding `kind: *List`. Deploy applies
+/// all or nothing, so the first unreadable document is the error.
 pub fn parse_documents(source_name: &str, text: &str) -> Result<Vec<Manifest>, ManifestError> {
-    let documents: Vec<Value> =
-        serde_saphyr::from_multiple(text).map_err(|e| ManifestError::Yaml {
+    let (objects, errors) = crate::documents::parse_stream(text);
+    if let Some(error) = errors.into_iter().next() {
+        return Err(ManifestError::Yaml {
             source_name: source_name.to_owned(),
-            message: e.to_string(),
-        })?;
-    let mut manifests = Vec::new();
-    for (index, document) in documents.into_iter().enumerate() {
-        if document.is_null() {
-            continue;
-        }
-        let items = match document.get("kind").and_then(Value::as_str) {
-            Some("List") => document
-                .get("items")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default(),
-            _ => vec![document],
-        };
-        for item in items {
-            manifests.push(to_manifest(source_name, index + 1, item)?);
-        }
+            message: error.to_string(),
+        });
     }
-    Ok(manifests)
+    objects
+        .into_iter()
+        .map(|object| to_manifest(source_name, object.document, object.value))
+        .collect()
 }
 
 fn to_manifest(source_name: &str, index: usize, value: Value) -> Result<Manifest, ManifestError> {
@@ -432,7 +421,7 @@ mod tests {
         );
         let err = parse_documents("bad.yaml", "a: [\n").expect_err("not yaml");
         assert!(
-            err.to_string().starts_with("bad.yaml: not valid YAML"),
+            err.to_string().starts_with("bad.yaml: document 1, line 1"),
             "{err}"
         );
         let err = parse_documents(

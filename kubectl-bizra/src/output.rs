@@ -1,6 +1,9 @@
 //! `-o/--output` and writing results to stdout. Tables are for people; JSON and YAML are the
 //! stable, machine-readable forms.
 
+/// The `apiVersion` of every document the plugin prints (reports, results, status).
+pub const API_VERSION: &str = "bizra.dev/v1alpha1";
+
 use std::io::Write;
 
 use serde::Serialize;

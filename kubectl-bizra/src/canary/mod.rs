@@ -151,7 +151,7 @@ impl<'a> Engine<'a> {
     ) -> anyhow::Result<()> {
         let name = self.cluster.names.canary_deployment.clone();
         let before = cluster::image(&observed.canary);
-        self.note("Deployment", &name, "image", &before, &image.to_string());
+        self.note("Deployment", &name, "image", &before, image.to_string());
         observed.canary = self.cluster.set_node_image(&name, image).await?;
         Ok(())
     }

@@ -4,10 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
-use policy_wasm::rules::{ContainerKind, PodRules, Rule, check_pod_spec, pod_spec_pointer};
+use k8s_openapi::api::core::v1::PodSpec;
+use policy_wasm::rules::{ContainerKind, PodRules, Rule, check_pod_spec};
 use serde::Serialize;
 
-use crate::error::Error;
+use crate::documents::Object;
 use crate::exit_code::ExitStatus;
 use crate::global::GlobalOptions;
 use crate::output;
@@ -28,6 +29,9 @@ pub struct Args {
 #[serde(rename_all = "camelCase")]
 pub struct Finding {
     pub file: String,
+    /// The document's position in the file, from 1, and the line where it starts.
+    pub document: usize,
+    pub line: usize,
     pub kind: String,
     pub name: String,
     pub container_kind: ContainerKind,
@@ -36,6 +40,55 @@ pub struct Finding {
     pub message: String,
 }
 
+/// An object that carries no pod template, so no rule applies to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Skipped {
+    pub file: String,
+    pub document: usize,
+    pub line: usize,
+    pub kind: String,
+    pub name: String,
+    pub reason: String,
+}
+
+/// A file, document or pod spec that could not be read; lint goes on with the rest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InputError {
+    pub file: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub document: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<usize>,
+    /// Where in the object, e.g. `spec.template.spec.containers[0].resources`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl std::fmt::Display for InputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(document) = self.document {
+            write!(f, ": document {document}")?;
+        }
+        if let Some(line) = self.line {
+            write!(f, ", line {line}")?;
+        }
+        if let Some(column) = self.column {
+            write!(f, ", column {column}")?;
+        }
+        if let Some(field) = &self.field {
+            write!(f, ", {field}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// `kubectl bizra lint -o json`: see the README for the schema.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LintReport {
@@ -45,59 +98,129 @@ pub struct LintReport {
     /// Objects that carry a pod spec and were checked.
     pub workloads: usize,
     pub findings: Vec<Finding>,
+    pub skipped: Vec<Skipped>,
+    pub errors: Vec<InputError>,
 }
 
-/// Every object in a parsed YAML stream, with `kind: *List` items flattened.
-fn objects(documents: Vec<serde_json::Value>) -> Vec<serde_json::Value> {
-    let mut all = Vec::new();
-    for doc in documents {
-        let is_list = doc
-            .get("kind")
-            .and_then(|k| k.as_str())
-            .is_some_and(|k| k.ends_with("List"));
-        match doc.get("items").and_then(|i| i.as_array()) {
-            Some(items) if is_list => all.extend(items.iter().cloned()),
-            _ => all.push(doc),
+impl LintReport {
+    fn new() -> Self {
+        LintReport {
+            api_version: crate::output::API_VERSION,
+            kind: "LintReport",
+            files: 0,
+            workloads: 0,
+            findings: Vec::new(),
+            skipped: Vec::new(),
+            errors: Vec::new(),
         }
     }
-    all
 }
 
-/// Checks the objects of one file: (workloads checked, findings).
-pub fn lint_objects(
-    file: &str,
-    documents: Vec<serde_json::Value>,
-    rules: &PodRules,
-) -> Result<(usize, Vec<Finding>), String> {
-    let mut workloads = 0;
-    let mut findings = Vec::new();
-    for object in objects(documents) {
-        let kind = object.get("kind").and_then(|k| k.as_str()).unwrap_or("");
-        let Some(pointer) = pod_spec_pointer(kind) else {
-            continue;
-        };
-        let name = object
-            .pointer("/metadata/name")
-            .and_then(|n| n.as_str())
-            .unwrap_or("")
-            .to_string();
-        let Some(spec) = object.pointer(pointer) else {
-            continue;
-        };
-        let spec: k8s_openapi::api::core::v1::PodSpec = serde_json::from_value(spec.clone())
-            .map_err(|e| format!("{file}: {kind} {name:?} has an invalid pod spec: {e}"))?;
-        workloads += 1;
-        findings.extend(check_pod_spec(&spec, rules).into_iter().map(|v| Finding {
-            file: file.to_string(),
-            kind: kind.to_string(),
+/// Where an object keeps its pod spec, whatever its kind: a Pod's `spec`, a PodTemplate's
+/// `template.spec`, a CronJob's `spec.jobTemplate.spec.template.spec`, and `spec.template.spec`
+/// for the workload controllers and any custom resource built the same way (an Argo Rollout, a
+/// Knative Service, an OpenKruise CloneSet). A candidate must hold `containers` to count.
+fn pod_spec_of(object: &serde_json::Value) -> Result<(&'static str, &serde_json::Value), String> {
+    let kind = object.get("kind").and_then(|k| k.as_str()).unwrap_or("");
+    let candidates: &[&'static str] = match kind {
+        "Pod" => &["/spec"],
+        "PodTemplate" => &["/template/spec"],
+        _ => &["/spec/template/spec", "/spec/jobTemplate/spec/template/spec"],
+    };
+    for pointer in candidates {
+        if let Some(spec) = object.pointer(pointer) {
+            if spec.get("containers").is_some() {
+                return Ok((pointer, spec));
+            }
+            return Err(format!(
+                "{} has no containers, so it is not a pod template",
+                field_path(pointer)
+            ));
+        }
+    }
+    Err(if kind.is_empty() {
+        "it has no kind".into()
+    } else {
+        "it carries no pod template".into()
+    })
+}
+
+/// `/spec/template/spec` as `spec.template.spec`.
+fn field_path(pointer: &str) -> String {
+    pointer.trim_start_matches('/').replace('/', ".")
+}
+
+/// Checks the objects of one file's text into `report`.
+pub fn lint_text(file: &str, text: &str, rules: &PodRules, report: &mut LintReport) {
+    let (objects, errors) = crate::documents::parse_stream(text);
+    report.errors.extend(errors.into_iter().map(|e| InputError {
+        file: file.to_owned(),
+        document: Some(e.document),
+        line: Some(e.line),
+        column: e.column,
+        field: None,
+        message: e.message,
+    }));
+    for object in objects {
+        lint_object(file, &object, rules, report);
+    }
+}
+
+fn lint_object(file: &str, object: &Object, rules: &PodRules, report: &mut LintReport) {
+    let (kind, name) = (object.kind().to_owned(), object.name().to_owned());
+    let (pointer, spec) = match pod_spec_of(&object.value) {
+        Ok(found) => found,
+        Err(reason) => {
+            report.skipped.push(Skipped {
+                file: file.to_owned(),
+                document: object.document,
+                line: object.line,
+                kind,
+                name,
+                reason,
+            });
+            return;
+        }
+    };
+    let spec: PodSpec = match serde_path_to_error::deserialize(spec) {
+        Ok(spec) => spec,
+        Err(e) => {
+            let inner = e.path().to_string();
+            let mut field = field_path(pointer);
+            if inner != "." {
+                field = format!("{field}.{inner}");
+            }
+            if let Some(item) = object.item {
+                field = format!("items[{item}].{field}");
+            }
+            report.errors.push(InputError {
+                file: file.to_owned(),
+                document: Some(object.document),
+                line: Some(object.line),
+                column: None,
+                field: Some(field),
+                message: format!(
+                    "{kind} {name:?} has an invalid pod spec: {}",
+                    e.into_inner()
+                ),
+            });
+            return;
+        }
+    };
+    report.workloads += 1;
+    report
+        .findings
+        .extend(check_pod_spec(&spec, rules).into_iter().map(|v| Finding {
+            file: file.to_owned(),
+            document: object.document,
+            line: object.line,
+            kind: kind.clone(),
             name: name.clone(),
             container_kind: v.kind,
             container: v.container,
             rule: v.rule,
             message: v.message,
         }));
-    }
-    Ok((workloads, findings))
 }
 
 fn is_manifest(path: &Path) -> bool {
@@ -107,12 +230,27 @@ fn is_manifest(path: &Path) -> bool {
     )
 }
 
-/// The manifest files under `paths`, sorted within each folder.
-fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+/// The manifest files under `paths`, sorted within each folder, and the paths that could not be
+/// read.
+fn files(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<InputError>) {
     let mut found = Vec::new();
+    let mut errors = Vec::new();
+    let unreadable = |path: &Path, e: std::io::Error| InputError {
+        file: path.display().to_string(),
+        document: None,
+        line: None,
+        column: None,
+        field: None,
+        message: format!("cannot read it: {e}"),
+    };
     for path in paths {
-        let meta =
-            std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let meta = match std::fs::metadata(path) {
+            Ok(meta) => meta,
+            Err(e) => {
+                errors.push(unreadable(path, e));
+                continue;
+            }
+        };
         if meta.is_file() {
             found.push(path.clone());
             continue;
@@ -120,32 +258,41 @@ fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
         let mut stack = vec![path.clone()];
         let mut in_dir = Vec::new();
         while let Some(dir) = stack.pop() {
-            let entries = std::fs::read_dir(&dir)
-                .map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) => {
+                    errors.push(unreadable(&dir, e));
+                    continue;
+                }
+            };
             for entry in entries {
-                let entry = entry.map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
-                let path = entry.path();
-                if path.is_dir() {
-                    stack.push(path);
-                } else if is_manifest(&path) {
-                    in_dir.push(path);
+                match entry {
+                    Ok(entry) if entry.path().is_dir() => stack.push(entry.path()),
+                    Ok(entry) if is_manifest(&entry.path()) => in_dir.push(entry.path()),
+                    Ok(_) => {}
+                    Err(e) => errors.push(unreadable(&dir, e)),
                 }
             }
         }
         in_dir.sort();
         found.extend(in_dir);
     }
-    Ok(found)
+    (found, errors)
+}
+
+fn plural(n: usize, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
 }
 
 fn render_table(report: &LintReport) -> String {
     let mut text = String::new();
     if !report.findings.is_empty() {
         text.push_str(&output::table(
-            &["file", "object", "container", "rule", "message"],
+            &["file", "line", "object", "container", "rule", "message"],
             report.findings.iter().map(|f| {
                 [
                     f.file.clone(),
+                    f.line.to_string(),
                     format!("{}/{}", f.kind, f.name),
                     format!("{} {}", f.container_kind.label(), f.container),
                     f.rule.name().to_string(),
@@ -155,40 +302,77 @@ fn render_table(report: &LintReport) -> String {
         ));
         text.push('\n');
     }
+    if !report.skipped.is_empty() {
+        text.push_str(&format!("skipped {}:\n", plural(report.skipped.len(), "object")));
+        for s in &report.skipped {
+            text.push_str(&format!(
+                "  {}:{} {}/{}: {}\n",
+                s.file, s.line, s.kind, s.name, s.reason
+            ));
+        }
+    }
     text.push_str(&format!(
-        "{} workload{} in {} file{}: {}\n",
-        report.workloads,
-        if report.workloads == 1 { "" } else { "s" },
-        report.files,
-        if report.files == 1 { "" } else { "s" },
+        "{} in {}: {}",
+        plural(report.workloads, "workload"),
+        plural(report.files, "file"),
         match report.findings.len() {
             0 => "no violations".to_string(),
-            1 => "1 violation".to_string(),
-            n => format!("{n} violations"),
+            n => plural(n, "violation"),
         }
     ));
+    if !report.errors.is_empty() {
+        text.push_str(&format!(", {} unreadable", plural(report.errors.len(), "input")));
+    }
+    text.push('\n');
     text
 }
 
-pub fn lint(paths: &[PathBuf], rules: &PodRules) -> Result<LintReport, String> {
-    let files = files(paths)?;
-    let mut report = LintReport {
-        api_version: "bizra.dev/v1alpha1",
-        kind: "LintReport",
-        files: files.len(),
-        workloads: 0,
-        findings: Vec::new(),
-    };
+pub fn lint(paths: &[PathBuf], rules: &PodRules) -> LintReport {
+    let mut report = LintReport::new();
+    let (files, errors) = files(paths);
+    report.files = files.len();
+    report.errors = errors;
     for file in &files {
         let name = file.display().to_string();
-        let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {name}: {e}"))?;
-        let documents: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text)
-            .map_err(|e| format!("{name} is not valid YAML: {e}"))?;
-        let (workloads, findings) = lint_objects(&name, documents, rules)?;
-        report.workloads += workloads;
-        report.findings.extend(findings);
+        match std::fs::read(file) {
+            Ok(bytes) => match String::from_utf8(bytes) {
+                Ok(text) => lint_text(&name, &text, rules, &mut report),
+                Err(e) => report.errors.push(InputError {
+                    file: name,
+                    document: None,
+                    line: None,
+                    column: None,
+                    field: None,
+                    message: format!(
+                        "it is not UTF-8 text (invalid byte at offset {})",
+                        e.utf8_error().valid_up_to()
+                    ),
+                }),
+            },
+            Err(e) => report.errors.push(InputError {
+                file: name,
+                document: None,
+                line: None,
+                column: None,
+                field: None,
+                message: format!("cannot read it: {e}"),
+            }),
+        }
     }
-    Ok(report)
+    report
+}
+
+/// Unreadable input is a usage error (2) once everything else is reported; a violation fails
+/// (1); so does a run that checked no workload at all, since a CI gate that checked nothing must
+/// not pass.
+pub fn exit_status(report: &LintReport) -> ExitStatus {
+    if !report.errors.is_empty() {
+        ExitStatus::Usage
+    } else if !report.findings.is_empty() || report.workloads == 0 {
+        ExitStatus::Failed
+    } else {
+        ExitStatus::Success
+    }
 }
 
 pub async fn run(global: &GlobalOptions, args: Args) -> anyhow::Result<ExitStatus> {
@@ -196,13 +380,19 @@ pub async fn run(global: &GlobalOptions, args: Args) -> anyhow::Result<ExitStatu
         require_requests: args.require_requests,
         ..PodRules::default()
     };
-    let report = lint(&args.paths, &rules).map_err(Error::Usage)?;
+    let report = lint(&args.paths, &rules);
     output::print(global.output, &report, render_table)?;
-    Ok(if report.findings.is_empty() {
-        ExitStatus::Success
-    } else {
-        ExitStatus::Failed
-    })
+    for error in &report.errors {
+        eprintln!("error: {error}");
+    }
+    if report.errors.is_empty() && report.workloads == 0 {
+        let paths: Vec<String> = args.paths.iter().map(|p| p.display().to_string()).collect();
+        eprintln!(
+            "error: no workloads found in {}: nothing was checked (lint checks objects with a pod template)",
+            paths.join(", ")
+        );
+    }
+    Ok(exit_status(&report))
 }
 
 #[cfg(test)]
@@ -213,62 +403,123 @@ mod tests {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests")
     }
 
+    fn lint_one(text: &str) -> LintReport {
+        let mut report = LintReport::new();
+        lint_text("test.yaml", text, &PodRules::default(), &mut report);
+        report
+    }
+
+    const ROOT_CONTAINER: &str = "containers:\n    - name: shell\n      image: busybox\n      securityContext: {runAsUser: 0, allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}\n      resources: {limits: {cpu: 100m, memory: 64Mi}}\n";
+
     #[test]
     fn the_repositorys_manifests_pass() {
-        let report = lint(&[repo_manifests()], &PodRules::default()).expect("lint");
+        let report = lint(&[repo_manifests()], &PodRules::default());
         assert_eq!(report.findings, []);
+        assert_eq!(report.errors, []);
         // The stable and canary Deployments.
         assert_eq!(report.workloads, 2);
         assert!(report.files >= 15, "{} files", report.files);
+        assert!(
+            report
+                .skipped
+                .iter()
+                .any(|s| s.kind == "Service" && s.reason == "it carries no pod template"),
+            "{:?}",
+            report.skipped
+        );
+        assert_eq!(exit_status(&report), ExitStatus::Success);
     }
 
     #[test]
     fn a_root_pod_in_a_list_is_found_with_its_container_and_rule() {
-        let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(
-            "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Pod\n  metadata: {name: debug}\n  spec:\n    containers:\n    - name: shell\n      image: busybox\n      securityContext: {runAsUser: 0, allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}\n      resources: {limits: {cpu: 100m, memory: 64Mi}}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: x}\n",
-        )
-        .expect("yaml");
-        let (workloads, findings) =
-            lint_objects("debug.yaml", docs, &PodRules::default()).expect("lint");
-        assert_eq!(workloads, 1);
-        assert!(!findings.is_empty());
-        assert!(
-            findings
-                .iter()
-                .all(|f| f.rule == Rule::NonRoot && f.container == "shell" && f.name == "debug")
-        );
-        let report = LintReport {
-            api_version: "bizra.dev/v1alpha1",
-            kind: "LintReport",
-            files: 1,
-            workloads,
-            findings,
-        };
-        insta::assert_snapshot!(render_table(&report));
+        let report = lint_one(&format!(
+            "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Pod\n  metadata: {{name: debug}}\n  spec:\n    {ROOT_CONTAINER}---\napiVersion: v1\nkind: Service\nmetadata: {{name: x}}\n"
+        ));
+        assert_eq!(report.workloads, 1);
+        assert!(!report.findings.is_empty());
+        assert!(report.findings.iter().all(|f| f.rule == Rule::NonRoot
+            && f.container == "shell"
+            && f.name == "debug"
+            && f.line == 1));
+        assert_eq!(report.skipped.len(), 1);
+        insta::assert_snapshot!(render_table(&LintReport { files: 1, ..report }));
     }
 
     #[test]
-    fn unreadable_input_is_a_clear_error() {
-        let missing = lint(
-            &[PathBuf::from("/nonexistent/manifests")],
+    fn every_kind_with_a_pod_template_is_checked() {
+        let template = format!("template:\n    spec:\n      {}", ROOT_CONTAINER.replace("\n    ", "\n        "));
+        for (kind, body) in [
+            ("Deployment", format!("spec:\n  {template}")),
+            ("PodTemplate", template.clone()),
+            ("CronJob", format!("spec:\n  jobTemplate:\n    spec:\n      {}", template.replace("\n", "\n    "))),
+            ("Rollout", format!("spec:\n  {template}")),
+            ("CloneSet", format!("spec:\n  {template}")),
+            ("Service", format!("spec:\n  {template}")),
+        ] {
+            let text = format!("apiVersion: x/v1\nkind: {kind}\nmetadata: {{name: w}}\n{body}");
+            let report = lint_one(&text);
+            assert_eq!(report.errors, [], "{kind}:\n{text}");
+            assert_eq!(report.workloads, 1, "{kind}:\n{text}");
+            assert!(report.findings.iter().any(|f| f.rule == Rule::NonRoot), "{kind}");
+        }
+    }
+
+    #[test]
+    fn objects_without_a_pod_template_are_listed_with_the_reason() {
+        let report = lint_one(
+            "kind: ConfigMap\nmetadata: {name: c}\n---\nkind: Widget\nmetadata: {name: w}\nspec: {template: {spec: {replicas: 1}}}\n---\nmetadata: {name: nokind}\n",
+        );
+        let reasons: Vec<(&str, &str, usize)> = report
+            .skipped
+            .iter()
+            .map(|s| (s.kind.as_str(), s.reason.as_str(), s.line))
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                ("ConfigMap", "it carries no pod template", 1),
+                ("Widget", "spec.template.spec has no containers, so it is not a pod template", 4),
+                ("", "it has no kind", 8),
+            ]
+        );
+        assert_eq!(report.workloads, 0);
+        assert_eq!(exit_status(&report), ExitStatus::Failed);
+    }
+
+    #[test]
+    fn a_type_error_names_the_document_line_and_field() {
+        let report = lint_one(&format!(
+            "kind: Pod\nmetadata: {{name: ok}}\nspec:\n  {ROOT_CONTAINER}---\nkind: Deployment\nmetadata: {{name: x}}\nspec:\n  template:\n    spec:\n      containers:\n      - name: a\n        resources: {{limits: [1]}}\n"
+        ));
+        assert_eq!(report.errors.len(), 1, "{:?}", report.errors);
+        let error = &report.errors[0];
+        assert_eq!((error.document, error.line), (Some(2), Some(10)), "{error}");
+        assert_eq!(
+            error.field.as_deref(),
+            Some("spec.template.spec.containers[0].resources.limits")
+        );
+        assert!(error.message.starts_with("Deployment \"x\" has an invalid pod spec: invalid type"), "{error}");
+        // The readable document is still checked and reported.
+        assert_eq!(report.workloads, 1);
+        assert!(!report.findings.is_empty());
+        assert_eq!(exit_status(&report), ExitStatus::Usage);
+    }
+
+    #[test]
+    fn unreadable_paths_are_reported_with_the_rest() {
+        let report = lint(
+            &[PathBuf::from("/nonexistent/manifests"), repo_manifests()],
             &PodRules::default(),
         );
+        assert_eq!(report.workloads, 2);
+        assert_eq!(report.errors.len(), 1);
         assert!(
-            missing
-                .expect_err("error")
-                .contains("cannot read /nonexistent/manifests")
+            report.errors[0]
+                .to_string()
+                .starts_with("/nonexistent/manifests: cannot read it:"),
+            "{}",
+            report.errors[0]
         );
-        let bad_spec = lint_objects(
-            "bad.yaml",
-            vec![
-                serde_json::json!({"kind": "Deployment", "metadata": {"name": "x"}, "spec": {"template": {"spec": {"containers": "nope"}}}}),
-            ],
-            &PodRules::default(),
-        );
-        assert!(
-            bad_spec
-                .expect_err("error")
-                .contains("bad.yaml: Deployment \"x\" has an invalid pod spec")
-        );
+        assert_eq!(exit_status(&report), ExitStatus::Usage);
     }
 }

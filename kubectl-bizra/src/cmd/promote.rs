@@ -83,7 +83,7 @@ pub struct Args {
     pub inconclusive_limit: Option<u32>,
 
     /// Requests a track must serve in the window before its traffic checks can pass [default: 100].
-    #[arg(long, value_name = "N", value_parser = crate::values::non_negative_number)]
+    #[arg(long, value_name = "N", value_parser = crate::values::non_negative_number, allow_negative_numbers = true)]
     pub min_requests: Option<f64>,
 
     #[command(flatten)]
@@ -213,7 +213,7 @@ impl Run<'_> {
         analysis: Option<AnalysisRecord>,
     ) -> PromoteReport {
         PromoteReport {
-            api_version: "bizra.dev/v1alpha1",
+            api_version: crate::output::API_VERSION,
             kind: "PromoteResult",
             namespace: self.engine.cluster.namespace.clone(),
             virtual_service: self.engine.cluster.names.virtual_service.clone(),

@@ -120,7 +120,7 @@ pub async fn run(global: &GlobalOptions, args: Args) -> anyhow::Result<ExitStatu
         }
     };
     let report = RollbackReport {
-        api_version: "bizra.dev/v1alpha1",
+        api_version: crate::output::API_VERSION,
         kind: "RollbackResult",
         namespace: global.namespace.clone(),
         virtual_service: args.names.virtual_service.clone(),

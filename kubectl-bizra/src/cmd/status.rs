@@ -81,7 +81,7 @@ pub fn report(cluster: &Cluster, observed: &Observed) -> StatusReport {
         (state.phase == Phase::Progressing).then(|| format!("{}/{}", index + 1, plan.stages.len()))
     });
     StatusReport {
-        api_version: "bizra.dev/v1alpha1",
+        api_version: crate::output::API_VERSION,
         kind: "RolloutStatus",
         namespace: cluster.namespace.clone(),
         virtual_service: cluster.names.virtual_service.clone(),
@@ -276,7 +276,7 @@ mod tests {
             .expect("deployment")
         };
         let report = StatusReport {
-            api_version: "bizra.dev/v1alpha1",
+            api_version: crate::output::API_VERSION,
             kind: "RolloutStatus",
             namespace: "testnet".into(),
             virtual_service: "bizra-apex".into(),

@@ -62,15 +62,15 @@ pub struct Args {
     pub log_window: Option<Duration>,
 
     /// SLA: maximum finality check p99 in seconds [default: 0.001].
-    #[arg(long, value_name = "SECONDS", value_parser = crate::values::positive_number)]
+    #[arg(long, value_name = "SECONDS", value_parser = crate::values::positive_number, allow_negative_numbers = true)]
     pub max_finality_p99: Option<f64>,
 
     /// SLA: minimum PoI generations per second per pod [default: 10000].
-    #[arg(long, value_name = "OPS", value_parser = crate::values::non_negative_number)]
+    #[arg(long, value_name = "OPS", value_parser = crate::values::non_negative_number, allow_negative_numbers = true)]
     pub min_poi_generate: Option<f64>,
 
     /// SLA: minimum PoI verifications per second per pod [default: 5000].
-    #[arg(long, value_name = "OPS", value_parser = crate::values::non_negative_number)]
+    #[arg(long, value_name = "OPS", value_parser = crate::values::non_negative_number, allow_negative_numbers = true)]
     pub min_poi_verify: Option<f64>,
 }
 

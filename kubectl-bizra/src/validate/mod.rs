@@ -186,7 +186,7 @@ impl Report {
             .max()
             .unwrap_or(Status::Pass);
         Report {
-            api_version: "bizra.dev/v1alpha1",
+            api_version: crate::output::API_VERSION,
             kind: "ValidationReport",
             namespace: namespace.to_owned(),
             deployment: deployment.to_owned(),

@@ -76,7 +76,71 @@ fn bad_input_is_a_usage_error_naming_the_file() {
     let out = lint(&["-f", broken.to_str().expect("utf-8")]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("broken.yaml is not valid YAML"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("error: {}: document 1, line ", broken.display())),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn one_unreadable_file_does_not_hide_the_findings_of_the_others() {
+    let broken = scratch(
+        "duplicate-key.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: a\n  name: b\n",
+    );
+    let root = scratch(
+        "root-in-second-document.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: as-root}\nspec:\n  containers:\n  - name: node\n    image: busybox\n    securityContext: {runAsUser: 0, allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}\n    resources: {limits: {cpu: '1', memory: 1Gi}}\n",
+    );
+    let out = lint(&[
+        "-f",
+        broken.to_str().expect("utf-8"),
+        "-f",
+        root.to_str().expect("utf-8"),
+        "-o",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    let findings = report["findings"].as_array().expect("findings");
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["name"] == "as-root" && f["document"] == 2 && f["line"] == 5),
+        "{report}"
+    );
+    assert_eq!(report["errors"][0]["line"], 5, "{report}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("the key \"name\" appears twice in the same mapping"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("DuplicateKeyPolicy"), "{stderr}");
+}
+
+#[test]
+fn a_run_that_checked_no_workload_fails() {
+    let only_config = scratch(
+        "only-config.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
+    );
+    let out = lint(&["-f", only_config.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("no workloads found in {}", only_config.display())),
+        "{stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("ConfigMap/c: it carries no pod template"),
+        "{stdout}"
+    );
+    let empty_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("no-manifests");
+    std::fs::create_dir_all(&empty_dir).expect("mkdir");
+    let out = lint(&["-f", empty_dir.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(1));
 }
 
 fn yaml(path: &Path) -> serde_json::Value {

@@ -1,0 +1,290 @@
+//! Manifest streams: a YAML file of `---`-separated documents (or one JSON document) split into
+//! documents that are parsed one by one, so that one broken document is reported with its index
+//! and line and does not hide the others. `kind: *List` objects are flattened into their items.
+//! `deploy` and `lint` both read manifests through here.
+
+use serde_json::Value;
+
+/// One object of a stream, with where it stands for messages.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Object {
+    /// The document's position in the stream, from 1.
+    pub document: usize,
+    /// The line (from 1) where the document's content starts.
+    pub line: usize,
+    /// For an item of a `*List` document, its position in `items`, from 0.
+    pub item: Option<usize>,
+    pub value: Value,
+}
+
+impl Object {
+    pub fn kind(&self) -> &str {
+        self.value.get("kind").and_then(Value::as_str).unwrap_or("")
+    }
+
+    pub fn name(&self) -> &str {
+        self.value
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    }
+
+    /// `document 2 (line 14)`, or `document 2 (line 14), item 3` in a list.
+    pub fn place(&self) -> String {
+        let mut text = format!("document {} (line {})", self.document, self.line);
+        if let Some(item) = self.item {
+            text.push_str(&format!(", item {item}"));
+        }
+        text
+    }
+}
+
+/// A document that could not be read, and where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("document {document}, line {line}{}: {message}", column.map(|c| format!(", column {c}")).unwrap_or_default())]
+pub struct DocumentError {
+    pub document: usize,
+    /// The line of the fault in the file (from 1), or the document's first line.
+    pub line: usize,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+/// Every object in `text`, in order, and every document that could not be read. Empty
+/// documents (only comments or nothing) are skipped.
+pub fn parse_stream(text: &str) -> (Vec<Object>, Vec<DocumentError>) {
+    let mut objects = Vec::new();
+    let mut errors = Vec::new();
+    let trimmed = text.trim_start_matches(['\u{feff}', ' ', '\t', '\r', '\n']);
+    if trimmed.starts_with(['{', '[']) {
+        match serde_json::from_str::<Value>(text) {
+            Ok(value) => push_objects(&mut objects, &mut errors, 1, 1, value),
+            // A YAML flow document can start with '{' too: JSON is tried first, YAML decides.
+            Err(_) => parse_yaml_documents(text, &mut objects, &mut errors),
+        }
+    } else {
+        parse_yaml_documents(text, &mut objects, &mut errors);
+    }
+    (objects, errors)
+}
+
+fn parse_yaml_documents(text: &str, objects: &mut Vec<Object>, errors: &mut Vec<DocumentError>) {
+    for (index, (body_line, body)) in split_documents(text).into_iter().enumerate() {
+        let document = index + 1;
+        // The document's line is where its content starts, after the marker and comments.
+        let Some(offset) = body.lines().position(|l| {
+            let l = l.trim();
+            !(l.is_empty() || l.starts_with('#'))
+        }) else {
+            continue;
+        };
+        let line = body_line + offset;
+        match serde_saphyr::from_str::<Value>(&body) {
+            Ok(Value::Null) => {}
+            Ok(value) => push_objects(objects, errors, document, line, value),
+            Err(e) => errors.push(yaml_error(document, body_line, &e)),
+        }
+    }
+}
+
+/// Splits at YAML's document markers: a line that is `---` (possibly followed by content) or
+/// `...`. The YAML spec forbids such a line inside a scalar, so this split is exact. Each body
+/// keeps the text after `---` on its line, padded so columns stay right.
+fn split_documents(text: &str) -> Vec<(usize, String)> {
+    let mut documents = Vec::new();
+    let mut start_line = 1;
+    let mut body = String::new();
+    let mut started = false;
+    for (i, line) in text.split('\n').enumerate() {
+        let number = i + 1;
+        let marker = |m: &str| {
+            line.strip_prefix(m)
+                .filter(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r']))
+        };
+        if let Some(rest) = marker("---") {
+            if started || !body.trim().is_empty() {
+                documents.push((start_line, std::mem::take(&mut body)));
+            }
+            body.clear();
+            started = true;
+            start_line = number;
+            body.push_str("   ");
+            body.push_str(rest);
+            body.push('\n');
+        } else if marker("...").is_some() {
+            documents.push((start_line, std::mem::take(&mut body)));
+            started = false;
+            start_line = number + 1;
+        } else {
+            if body.is_empty() && !started {
+                start_line = number;
+            }
+            body.push_str(line);
+            body.push('\n');
+        }
+    }
+    if started || !body.trim().is_empty() {
+        documents.push((start_line, body));
+    }
+    documents
+}
+
+fn push_objects(
+    objects: &mut Vec<Object>,
+    errors: &mut Vec<DocumentError>,
+    document: usize,
+    line: usize,
+    value: Value,
+) {
+    let is_list = value
+        .get("kind")
+        .and_then(Value::as_str)
+        .is_some_and(|k| k.ends_with("List"));
+    match value {
+        Value::Object(mut map) if is_list && map.get("items").is_some_and(Value::is_array) => {
+            let Some(Value::Array(items)) = map.remove("items") else {
+                return;
+            };
+            for (item, value) in items.into_iter().enumerate() {
+                objects.push(Object {
+                    document,
+                    line,
+                    item: Some(item),
+                    value,
+                });
+            }
+        }
+        Value::Object(map) => objects.push(Object {
+            document,
+            line,
+            item: None,
+            value: Value::Object(map),
+        }),
+        other => errors.push(DocumentError {
+            document,
+            line,
+            column: None,
+            message: format!(
+                "expected a Kubernetes object (a mapping with apiVersion and kind), found {}",
+                describe(&other)
+            ),
+        }),
+    }
+}
+
+fn describe(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "nothing",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+/// A YAML error in words for a person, at its place in the file.
+fn yaml_error(document: usize, start_line: usize, error: &serde_saphyr::Error) -> DocumentError {
+    use serde_saphyr::{Error, MessageFormatter, UserMessageFormatter};
+    let error = error.without_snippet();
+    let message = match error {
+        Error::DuplicateMappingKey { key: Some(key), .. } => {
+            format!("the key {key:?} appears twice in the same mapping")
+        }
+        Error::DuplicateMappingKey { key: None, .. } => {
+            "a key appears twice in the same mapping".to_owned()
+        }
+        Error::Budget { breach, .. } => {
+            let what = format!("{breach:?}");
+            let what = what.split([' ', '{']).next().unwrap_or("").to_lowercase();
+            format!("the document is too large or too deeply nested to read (more {what} than allowed)")
+        }
+        other => UserMessageFormatter.format_message(other).into_owned(),
+    };
+    let (line, column) = match error.location() {
+        Some(location) if location.line() > 0 => (
+            start_line + usize::try_from(location.line()).unwrap_or(1) - 1,
+            usize::try_from(location.column()).ok().filter(|c| *c > 0),
+        ),
+        _ => (start_line, None),
+    };
+    DocumentError {
+        document,
+        line,
+        column,
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (document, line, item, name) of each object.
+    type Place = (usize, usize, Option<usize>, String);
+
+    fn places(text: &str) -> (Vec<Place>, Vec<DocumentError>) {
+        let (objects, errors) = parse_stream(text);
+        (
+            objects
+                .iter()
+                .map(|o| (o.document, o.line, o.item, o.name().to_owned()))
+                .collect(),
+            errors,
+        )
+    }
+
+    #[test]
+    fn documents_keep_their_index_and_first_line() {
+        let text = "# leading comment\napiVersion: v1\nkind: Pod\nmetadata: {name: a}\n---\n---\n# only a comment\n--- \nkind: ConfigMap\nmetadata: {name: b}\n...\n---\nkind: List\nitems:\n- {kind: Pod, metadata: {name: c}}\n- {kind: Pod, metadata: {name: d}}\n";
+        let (objects, errors) = places(text);
+        assert_eq!(errors, []);
+        assert_eq!(
+            objects,
+            [
+                (1, 2, None, "a".into()),
+                (4, 9, None, "b".into()),
+                (5, 13, Some(0), "c".into()),
+                (5, 13, Some(1), "d".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_broken_document_does_not_hide_the_others() {
+        let text = "kind: Pod\nmetadata: {name: a}\n---\nkind: Pod\nmetadata: [\n---\nkind: Pod\nmetadata: {name: c}\n";
+        let (objects, errors) = places(text);
+        assert_eq!(objects.len(), 2);
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].document, 2);
+        assert!((4..=6).contains(&errors[0].line), "{:?}", errors[0]);
+    }
+
+    #[test]
+    fn yaml_errors_are_in_words_with_their_line() {
+        let (_, errors) = places("kind: Pod\nmetadata:\n  name: a\n  name: b\n");
+        assert_eq!(errors.len(), 1);
+        let text = errors[0].to_string();
+        assert!(text.contains("the key \"name\" appears twice"), "{text}");
+        assert!(!text.contains("DuplicateKeyPolicy"), "{text}");
+        assert_eq!(errors[0].line, 4, "{text}");
+
+        let deep = format!("{}1{}", "[".repeat(100_000), "]".repeat(100_000));
+        let (_, errors) = places(&deep);
+        assert_eq!(errors.len(), 1);
+        assert!(!errors[0].message.contains("breached"), "{}", errors[0]);
+        assert!(!errors[0].message.contains('{'), "{}", errors[0]);
+    }
+
+    #[test]
+    fn non_objects_and_json_are_handled() {
+        let (_, errors) = places("just a string\n");
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].message.contains("found a string"), "{}", errors[0]);
+        let (objects, errors) = places("{\"kind\": \"Pod\", \"metadata\": {\"name\": \"j\"}}");
+        assert_eq!((objects.len(), errors.len()), (1, 0));
+        let (objects, errors) = places("{\"kind\": \"Pod\",\n \"metadata\": [}");
+        assert_eq!(objects.len(), 0);
+        assert_eq!(errors.len(), 1);
+    }
+}

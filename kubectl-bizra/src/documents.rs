@@ -197,7 +197,9 @@ fn yaml_error(document: usize, start_line: usize, error: &serde_saphyr::Error) -
         Error::Budget { breach, .. } => {
             let what = format!("{breach:?}");
             let what = what.split([' ', '{']).next().unwrap_or("").to_lowercase();
-            format!("the document is too large or too deeply nested to read (more {what} than allowed)")
+            format!(
+                "the document is too large or too deeply nested to read (more {what} than allowed)"
+            )
         }
         other => UserMessageFormatter.format_message(other).into_owned(),
     };
@@ -280,7 +282,11 @@ mod tests {
     fn non_objects_and_json_are_handled() {
         let (_, errors) = places("just a string\n");
         assert_eq!(errors.len(), 1);
-        assert!(errors[0].message.contains("found a string"), "{}", errors[0]);
+        assert!(
+            errors[0].message.contains("found a string"),
+            "{}",
+            errors[0]
+        );
         let (objects, errors) = places("{\"kind\": \"Pod\", \"metadata\": {\"name\": \"j\"}}");
         assert_eq!((objects.len(), errors.len()), (1, 0));
         let (objects, errors) = places("{\"kind\": \"Pod\",\n \"metadata\": [}");

@@ -125,7 +125,10 @@ fn pod_spec_of(object: &serde_json::Value) -> Result<(&'static str, &serde_json:
     let candidates: &[&'static str] = match kind {
         "Pod" => &["/spec"],
         "PodTemplate" => &["/template/spec"],
-        _ => &["/spec/template/spec", "/spec/jobTemplate/spec/template/spec"],
+        _ => &[
+            "/spec/template/spec",
+            "/spec/jobTemplate/spec/template/spec",
+        ],
     };
     for pointer in candidates {
         if let Some(spec) = object.pointer(pointer) {
@@ -303,7 +306,10 @@ fn render_table(report: &LintReport) -> String {
         text.push('\n');
     }
     if !report.skipped.is_empty() {
-        text.push_str(&format!("skipped {}:\n", plural(report.skipped.len(), "object")));
+        text.push_str(&format!(
+            "skipped {}:\n",
+            plural(report.skipped.len(), "object")
+        ));
         for s in &report.skipped {
             text.push_str(&format!(
                 "  {}:{} {}/{}: {}\n",
@@ -321,7 +327,10 @@ fn render_table(report: &LintReport) -> String {
         }
     ));
     if !report.errors.is_empty() {
-        text.push_str(&format!(", {} unreadable", plural(report.errors.len(), "input")));
+        text.push_str(&format!(
+            ", {} unreadable",
+            plural(report.errors.len(), "input")
+        ));
     }
     text.push('\n');
     text
@@ -447,11 +456,20 @@ mod tests {
 
     #[test]
     fn every_kind_with_a_pod_template_is_checked() {
-        let template = format!("template:\n    spec:\n      {}", ROOT_CONTAINER.replace("\n    ", "\n        "));
+        let template = format!(
+            "template:\n    spec:\n      {}",
+            ROOT_CONTAINER.replace("\n    ", "\n        ")
+        );
         for (kind, body) in [
             ("Deployment", format!("spec:\n  {template}")),
             ("PodTemplate", template.clone()),
-            ("CronJob", format!("spec:\n  jobTemplate:\n    spec:\n      {}", template.replace("\n", "\n    "))),
+            (
+                "CronJob",
+                format!(
+                    "spec:\n  jobTemplate:\n    spec:\n      {}",
+                    template.replace("\n", "\n    ")
+                ),
+            ),
             ("Rollout", format!("spec:\n  {template}")),
             ("CloneSet", format!("spec:\n  {template}")),
             ("Service", format!("spec:\n  {template}")),
@@ -460,7 +478,10 @@ mod tests {
             let report = lint_one(&text);
             assert_eq!(report.errors, [], "{kind}:\n{text}");
             assert_eq!(report.workloads, 1, "{kind}:\n{text}");
-            assert!(report.findings.iter().any(|f| f.rule == Rule::NonRoot), "{kind}");
+            assert!(
+                report.findings.iter().any(|f| f.rule == Rule::NonRoot),
+                "{kind}"
+            );
         }
     }
 
@@ -478,7 +499,11 @@ mod tests {
             reasons,
             [
                 ("ConfigMap", "it carries no pod template", 1),
-                ("Widget", "spec.template.spec has no containers, so it is not a pod template", 4),
+                (
+                    "Widget",
+                    "spec.template.spec has no containers, so it is not a pod template",
+                    4
+                ),
                 ("", "it has no kind", 8),
             ]
         );
@@ -498,7 +523,12 @@ mod tests {
             error.field.as_deref(),
             Some("spec.template.spec.containers[0].resources.limits")
         );
-        assert!(error.message.starts_with("Deployment \"x\" has an invalid pod spec: invalid type"), "{error}");
+        assert!(
+            error
+                .message
+                .starts_with("Deployment \"x\" has an invalid pod spec: invalid type"),
+            "{error}"
+        );
         // The readable document is still checked and reported.
         assert_eq!(report.workloads, 1);
         assert!(!report.findings.is_empty());

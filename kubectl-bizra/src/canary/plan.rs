@@ -321,4 +321,35 @@ mod tests {
         .expect("parses");
         assert!(no_track.check().expect_err("rejected").contains("$track"));
     }
+
+    #[test]
+    fn holds_windows_and_thresholds_must_be_usable() {
+        assert!(
+            serde_saphyr::from_str::<Plan>("stages:\n- {weight: 5, hold: 99999999999999999999s}\n")
+                .is_err()
+        );
+        for (text, expected) in [
+            ("stages:\n- {weight: 5, hold: 0s}\n", "hold of 0s"),
+            ("analysis:\n  window: 0s\n", "longer than 0s"),
+            ("analysis:\n  minRequests: -1\n", "analysis.minRequests"),
+            ("analysis:\n  minRequests: .nan\n", "analysis.minRequests"),
+            (
+                "analysis:\n  errorRate: {query: 'x{track=\"$track\"}', max: .inf}\n",
+                "analysis.errorRate.max",
+            ),
+            (
+                "analysis:\n  versusStable: {errorRateMargin: -1, latencyRatio: 1.5}\n",
+                "errorRateMargin",
+            ),
+            (
+                "analysis:\n  versusStable: {errorRateMargin: 0, latencyRatio: .nan}\n",
+                "latencyRatio",
+            ),
+            ("analysis:\n  maxRestarts: -1\n", "maxRestarts"),
+        ] {
+            let plan: Plan = serde_saphyr::from_str(text).expect(text);
+            let err = plan.check().expect_err(text);
+            assert!(err.contains(expected), "{text}: {err}");
+        }
+    }
 }

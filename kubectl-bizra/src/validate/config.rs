@@ -286,4 +286,43 @@ mod tests {
                 .contains("logs.patterns")
         );
     }
+
+    #[test]
+    fn durations_and_thresholds_that_would_disable_a_check_are_rejected() {
+        for text in [
+            "logs:\n  window: 99999999999999999999s\n",
+            "sla:\n  window: -1m\n",
+        ] {
+            assert!(
+                serde_saphyr::from_str::<Expectations>(text).is_err(),
+                "{text}"
+            );
+        }
+        for (text, key) in [
+            ("logs:\n  window: 0s\n", "logs.window"),
+            ("sla:\n  window: 0s\n", "sla.window"),
+            (
+                "sla:\n  finalityP99Seconds: .inf\n",
+                "sla.finalityP99Seconds",
+            ),
+            (
+                "sla:\n  finalityP99Seconds: .nan\n",
+                "sla.finalityP99Seconds",
+            ),
+            ("sla:\n  finalityP99Seconds: 0\n", "sla.finalityP99Seconds"),
+            (
+                "sla:\n  poiGeneratePerSecond: -1\n",
+                "sla.poiGeneratePerSecond",
+            ),
+            (
+                "sla:\n  poiVerifyPerSecond: .nan\n",
+                "sla.poiVerifyPerSecond",
+            ),
+            ("metrics:\n  port: 0\n", "metrics.port"),
+        ] {
+            let parsed: Expectations = serde_saphyr::from_str(text).expect(text);
+            let err = parsed.check().expect_err(text);
+            assert!(err.contains(key), "{text}: {err}");
+        }
+    }
 }

@@ -1,6 +1,6 @@
 //! The command line: global kubectl-style options plus one subcommand.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::cmd;
 use crate::global::GlobalOptions;
@@ -40,6 +40,36 @@ pub enum Command {
     Version(cmd::version::Args),
 }
 
+/// The command definition as it parses: every option that takes a value takes the next word as
+/// it is, even when it starts with '-', as kubectl's flags do (`--timeout -5s` is then refused by
+/// the option's own parser, naming it, instead of being read as an unknown flag `-5`).
+pub fn command() -> clap::Command {
+    fn hyphen_values(command: clap::Command) -> clap::Command {
+        command
+            .mut_args(|arg| {
+                if arg.get_num_args().is_none_or(|n| n.takes_values()) && arg.get_long().is_some() {
+                    arg.allow_hyphen_values(true)
+                } else {
+                    arg
+                }
+            })
+            .mut_subcommands(hyphen_values)
+    }
+    let mut command = Cli::command();
+    command.build();
+    hyphen_values(command)
+}
+
+pub fn parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let mut command = command();
+    let matches = command.try_get_matches_from_mut(args)?;
+    Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut command))
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
@@ -50,11 +80,12 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+        command().debug_assert();
     }
 
     #[test]
     fn global_options_parse_after_the_subcommand() {
-        let cli = Cli::try_parse_from([
+        let cli = crate::cli::parse_from([
             "kubectl-bizra",
             "version",
             "--context",
@@ -78,7 +109,7 @@ mod tests {
 
     #[test]
     fn namespace_defaults_to_testnet() {
-        let cli = Cli::try_parse_from(["kubectl-bizra", "version"]).expect("valid command line");
+        let cli = crate::cli::parse_from(["kubectl-bizra", "version"]).expect("valid command line");
         assert_eq!(cli.global.namespace, "testnet");
         assert_eq!(cli.global.output, OutputFormat::Table);
         assert_eq!(cli.global.request_timeout.0, None);
@@ -90,8 +121,9 @@ mod tests {
             &["kubectl-bizra", "version", "-o", "xml"][..],
             &["kubectl-bizra", "version", "--request-timeout", "soon"][..],
             &["kubectl-bizra", "frobnicate"][..],
+            &["kubectl-bizra", "version", "--request-timeout", "-5s"][..],
         ] {
-            let err = Cli::try_parse_from(args).expect_err("must be rejected");
+            let err = crate::cli::parse_from(args).expect_err("must be rejected");
             assert_eq!(err.exit_code(), 2, "{args:?}");
         }
     }

@@ -56,16 +56,47 @@ pub fn parse_stream(text: &str) -> (Vec<Object>, Vec<DocumentError>) {
     let mut objects = Vec::new();
     let mut errors = Vec::new();
     let trimmed = text.trim_start_matches(['\u{feff}', ' ', '\t', '\r', '\n']);
-    if trimmed.starts_with(['{', '[']) {
-        match serde_json::from_str::<Value>(text) {
-            Ok(value) => push_objects(&mut objects, &mut errors, 1, 1, value),
-            // A YAML flow document can start with '{' too: JSON is tried first, YAML decides.
-            Err(_) => parse_yaml_documents(text, &mut objects, &mut errors),
-        }
+    if trimmed.starts_with(['{', '[']) && parse_json_stream(text, &mut objects, &mut errors) {
+        // A stream of JSON values, as kubectl reads them.
     } else {
         parse_yaml_documents(text, &mut objects, &mut errors);
     }
     (objects, errors)
+}
+
+/// JSON values one after another (`{...}{...}` or one per line). Returns false, having kept
+/// nothing, when the first value is not JSON, so that the text is read as YAML instead (a YAML
+/// flow mapping starts with '{' too).
+fn parse_json_stream(
+    text: &str,
+    objects: &mut Vec<Object>,
+    errors: &mut Vec<DocumentError>,
+) -> bool {
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
+    let mut document = 0;
+    loop {
+        let start = stream.byte_offset();
+        match stream.next() {
+            None => return true,
+            Some(Ok(value)) => {
+                document += 1;
+                let skipped = text[start..].len() - text[start..].trim_start().len();
+                let line = 1 + text[..start + skipped].matches('\n').count();
+                push_objects(objects, errors, document, line, value);
+            }
+            Some(Err(_)) if document == 0 => return false,
+            Some(Err(e)) => {
+                errors.push(DocumentError {
+                    document: document + 1,
+                    line: e.line(),
+                    column: Some(e.column()),
+                    message: format!("not valid JSON: {e}")
+                        .replace(&format!(" at line {} column {}", e.line(), e.column()), ""),
+                });
+                return true;
+            }
+        }
+    }
 }
 
 fn parse_yaml_documents(text: &str, objects: &mut Vec<Object>, errors: &mut Vec<DocumentError>) {
@@ -102,7 +133,9 @@ fn split_documents(text: &str) -> Vec<(usize, String)> {
                 .filter(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r']))
         };
         if let Some(rest) = marker("---") {
-            if started || !body.trim().is_empty() {
+            // Before the first marker, only comments and directives (`%YAML 1.2`) are the next
+            // document's prologue, not a document of their own.
+            if started || has_content(&body) {
                 documents.push((start_line, std::mem::take(&mut body)));
             }
             body.clear();
@@ -123,10 +156,17 @@ fn split_documents(text: &str) -> Vec<(usize, String)> {
             body.push('\n');
         }
     }
-    if started || !body.trim().is_empty() {
+    if started || has_content(&body) {
         documents.push((start_line, body));
     }
     documents
+}
+
+fn has_content(body: &str) -> bool {
+    body.lines().any(|l| {
+        let l = l.trim();
+        !(l.is_empty() || l.starts_with('#') || l.starts_with('%'))
+    })
 }
 
 fn push_objects(
@@ -134,6 +174,18 @@ fn push_objects(
     errors: &mut Vec<DocumentError>,
     document: usize,
     line: usize,
+    value: Value,
+) {
+    push_value(objects, errors, document, line, None, value);
+}
+
+/// An object, or the items of a `*List` (a list inside a list too), each an object.
+fn push_value(
+    objects: &mut Vec<Object>,
+    errors: &mut Vec<DocumentError>,
+    document: usize,
+    line: usize,
+    item: Option<usize>,
     value: Value,
 ) {
     let is_list = value
@@ -145,19 +197,22 @@ fn push_objects(
             let Some(Value::Array(items)) = map.remove("items") else {
                 return;
             };
-            for (item, value) in items.into_iter().enumerate() {
-                objects.push(Object {
+            for (index, value) in items.into_iter().enumerate() {
+                // Items of a nested list are numbered within the outermost one.
+                push_value(
+                    objects,
+                    errors,
                     document,
                     line,
-                    item: Some(item),
+                    Some(item.unwrap_or(index)),
                     value,
-                });
+                );
             }
         }
         Value::Object(map) => objects.push(Object {
             document,
             line,
-            item: None,
+            item,
             value: Value::Object(map),
         }),
         other => errors.push(DocumentError {
@@ -165,7 +220,8 @@ fn push_objects(
             line,
             column: None,
             message: format!(
-                "expected a Kubernetes object (a mapping with apiVersion and kind), found {}",
+                "expected a Kubernetes object (a mapping with apiVersion and kind){}, found {}",
+                item.map(|i| format!(" as item {i}")).unwrap_or_default(),
                 describe(&other)
             ),
         }),
@@ -202,6 +258,13 @@ fn yaml_error(document: usize, start_line: usize, error: &serde_saphyr::Error) -
             )
         }
         other => UserMessageFormatter.format_message(other).into_owned(),
+    };
+    // Limits breached while expanding an alias come wrapped in the alias error's text.
+    let message = if message.contains("budget breached") || message.contains("limits breached") {
+        "the document is too large or too deeply nested to read (an alias expands beyond the limits)"
+            .to_owned()
+    } else {
+        message
     };
     let (line, column) = match error.location() {
         Some(location) if location.line() > 0 => (
@@ -273,6 +336,59 @@ mod tests {
 
         let deep = format!("{}1{}", "[".repeat(100_000), "]".repeat(100_000));
         let (_, errors) = places(&deep);
+        assert_eq!(errors.len(), 1);
+        assert!(!errors[0].message.contains("breached"), "{}", errors[0]);
+        assert!(!errors[0].message.contains('{'), "{}", errors[0]);
+    }
+
+    #[test]
+    fn a_header_comment_or_directive_is_not_a_document() {
+        let (objects, errors) =
+            places("# header\n%YAML 1.2\n---\nkind: Pod\nmetadata: {name: a}\n");
+        assert_eq!(errors, []);
+        assert_eq!(objects, [(1, 4, None, "a".into())]);
+    }
+
+    #[test]
+    fn json_streams_and_nested_lists_keep_every_object() {
+        let (objects, errors) = places(
+            "{\"kind\": \"Pod\", \"metadata\": {\"name\": \"a\"}}\n{\"kind\": \"Pod\", \"metadata\": {\"name\": \"b\"}}\n",
+        );
+        assert_eq!(errors, []);
+        assert_eq!(
+            objects,
+            [(1, 1, None, "a".into()), (2, 2, None, "b".into())]
+        );
+        let (objects, errors) =
+            places("{\"kind\": \"Pod\", \"metadata\": {\"name\": \"a\"}}\n{\"kind\": oops}\n");
+        assert_eq!(objects.len(), 1);
+        assert_eq!((errors[0].document, errors[0].line), (2, 2), "{:?}", errors);
+        let (objects, errors) = places(
+            "kind: List\nitems:\n- kind: List\n  items:\n  - {kind: Pod, metadata: {name: inner}}\n- 5\n",
+        );
+        assert_eq!(objects, [(1, 1, Some(0), "inner".into())]);
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0].message.contains("as item 1, found a number"),
+            "{}",
+            errors[0]
+        );
+    }
+
+    #[test]
+    fn an_alias_bomb_is_refused_in_words() {
+        let mut text = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 0..8 {
+            let prev = if i == 0 {
+                "a".to_string()
+            } else {
+                format!("l{}", i - 1)
+            };
+            text.push_str(&format!(
+                "l{i}: &l{i} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"
+            ));
+        }
+        let (_, errors) = places(&text);
         assert_eq!(errors.len(), 1);
         assert!(!errors[0].message.contains("breached"), "{}", errors[0]);
         assert!(!errors[0].message.contains('{'), "{}", errors[0]);

@@ -67,8 +67,9 @@ fn load_kubeconfig(flag: Option<&Path>) -> Result<Option<(Kubeconfig, String)>, 
     Ok(Some((kubeconfig, source)))
 }
 
+/// `~/.kube/config`; the home folder as the platform knows it (`USERPROFILE` on Windows).
 fn home_kubeconfig() -> Option<PathBuf> {
-    std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".kube").join("config"))
+    std::env::home_dir().map(|home| home.join(".kube").join("config"))
 }
 
 /// The context, cluster and user that will be used exist, and the files they point to are
@@ -209,15 +210,33 @@ fn check_file(path: &str, what: &str) -> Result<(), String> {
         .map_err(|e| format!("{what} {path} cannot be read: {e}"))
 }
 
-/// A command as a process would find it: a path, or a name on PATH.
+/// A command as a process would find it: a path, or a name on PATH; on Windows also with each
+/// of `PATHEXT`'s extensions (`kubelogin` is `kubelogin.exe`).
 fn find_program(command: &str) -> Option<PathBuf> {
+    let extensions: Vec<String> = if cfg!(windows) {
+        let pathext = std::env::var("PATHEXT").unwrap_or_else(|_| ".COM;.EXE;.BAT;.CMD".into());
+        std::iter::once(String::new())
+            .chain(
+                pathext
+                    .split(';')
+                    .filter(|e| !e.is_empty())
+                    .map(str::to_owned),
+            )
+            .collect()
+    } else {
+        vec![String::new()]
+    };
+    let existing = |base: &Path| {
+        extensions
+            .iter()
+            .map(|ext| PathBuf::from(format!("{}{ext}", base.display())))
+            .find(|candidate| candidate.is_file())
+    };
     let path = Path::new(command);
     if path.components().count() > 1 {
-        return path.is_file().then(|| path.to_owned());
+        return existing(path);
     }
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join(command))
-        .find(|candidate| candidate.is_file())
+    std::env::split_paths(&std::env::var_os("PATH")?).find_map(|dir| existing(&dir.join(command)))
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -268,11 +287,14 @@ pub fn parse_request_timeout(value: &str) -> Result<RequestTimeout, String> {
 }
 
 impl GlobalOptions {
+    /// An empty `--context`, `--cluster` or `--user` means "not set", as in kubectl, so that
+    /// `--context "$CTX"` works with `CTX` empty.
     fn kubeconfig_options(&self) -> KubeConfigOptions {
+        let set = |value: &Option<String>| value.clone().filter(|v| !v.is_empty());
         KubeConfigOptions {
-            context: self.context.clone(),
-            cluster: self.cluster.clone(),
-            user: self.user.clone(),
+            context: set(&self.context),
+            cluster: set(&self.cluster),
+            user: set(&self.user),
         }
     }
 
@@ -282,18 +304,29 @@ impl GlobalOptions {
     /// that does not parse, an unknown context, cluster or user, a certificate, key, token file
     /// or exec plugin that is not there) is a configuration error naming the file.
     pub async fn kube_config(&self) -> Result<Config, Error> {
+        self.kube_config_and_source()
+            .await
+            .map(|(config, _)| config)
+    }
+
+    /// The config and how to name where it came from in messages.
+    async fn kube_config_and_source(&self) -> Result<(Config, String), Error> {
         let options = self.kubeconfig_options();
-        let mut config = match load_kubeconfig(self.kubeconfig.as_deref())? {
+        let (mut config, source) = match load_kubeconfig(self.kubeconfig.as_deref())? {
             Some((kubeconfig, source)) => {
                 check_selection(&kubeconfig, &options, &source)?;
-                Config::from_custom_kubeconfig(kubeconfig, &options)
+                let config = Config::from_custom_kubeconfig(kubeconfig, &options)
                     .await
                     .map_err(|e| Error::KubeconfigInvalid {
-                        source_name: source,
+                        source_name: source.clone(),
                         reason: crate::error::render(&anyhow::Error::new(e)),
-                    })?
+                    })?;
+                (config, source)
             }
-            None => Config::incluster().map_err(|source| Error::NoConfig { source })?,
+            None => (
+                Config::incluster().map_err(|source| Error::NoConfig { source })?,
+                "the in-cluster service account".to_owned(),
+            ),
         };
         config.default_namespace = self.namespace.clone();
         // Identify ourselves in the apiserver's logs and audit trail, as kubectl does.
@@ -305,15 +338,15 @@ impl GlobalOptions {
             config.read_timeout = Some(timeout);
             config.write_timeout = Some(timeout);
         }
-        Ok(config)
+        Ok((config, source))
     }
 
     pub async fn client(&self) -> anyhow::Result<KubeClient> {
-        let config = self.kube_config().await?;
+        let (config, source) = self.kube_config_and_source().await?;
         let server = config.cluster_url.to_string();
         // Building the client only reads local files and sets up TLS: what fails is the config.
         let client = Client::try_from(config).map_err(|e| Error::KubeconfigInvalid {
-            source_name: "the kubeconfig".into(),
+            source_name: source,
             reason: crate::error::render(&anyhow::Error::new(e)),
         })?;
         Ok(KubeClient { client, server })

@@ -19,19 +19,24 @@ pub mod values;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 use crate::exit_code::ExitStatus;
 
 /// Parses the command line before any runtime starts (so `--help` stays instant), runs the
 /// subcommand, prints a failure as `error: ...` on stderr, and returns its documented exit code.
 pub fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some(completion::ENTRY) {
-        use clap::CommandFactory;
-        return completion::run(&cli::Cli::command(), &args[2..]);
+    // Arguments that are not UTF-8 reach clap as they are, which refuses them with exit 2.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == completion::ENTRY) {
+        let words: Vec<String> = args[2..]
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        return completion::run(&cli::command(), &words);
     }
-    let cli = cli::Cli::parse();
+    let cli = match cli::parse_from(args) {
+        Ok(cli) => cli,
+        Err(err) => err.exit(),
+    };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -67,6 +67,16 @@ fn parse_url(url: &str) -> Result<http::Uri, PrometheusError> {
     if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
         return Err(invalid("use http(s)://host:port".into()));
     }
+    // `Uri` keeps a port it cannot read as a number as no port at all (the scheme's default).
+    let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
+    let host_and_port = authority.rsplit('@').next().unwrap_or_default();
+    let written_port = host_and_port
+        .rsplit_once(':')
+        .map(|(_, p)| p)
+        .filter(|p| !p.ends_with(']'));
+    if written_port.is_some_and(|p| p.parse::<u16>().map_or(true, |p| p == 0)) {
+        return Err(invalid("the port must be 1 to 65535".into()));
+    }
     Ok(uri)
 }
 

@@ -243,8 +243,10 @@ impl<'a> Engine<'a> {
                 state.failed_analyses = 0;
                 state.inconclusive_analyses = 0;
             }
-            Verdict::Fail => state.failed_analyses += 1,
-            Verdict::Inconclusive => state.inconclusive_analyses += 1,
+            Verdict::Fail => state.failed_analyses = state.failed_analyses.saturating_add(1),
+            Verdict::Inconclusive => {
+                state.inconclusive_analyses = state.inconclusive_analyses.saturating_add(1)
+            }
         }
         state.record_analysis(record);
     }

@@ -208,6 +208,26 @@ impl Plan {
         if a.interval.is_zero() || a.window.is_zero() {
             return Err("analysis interval and window must be longer than 0s".into());
         }
+        // PromQL range selectors take whole units; below a second the analysis would also
+        // query the apiserver and Prometheus in a tight loop.
+        for (key, value) in [
+            ("analysis.interval", a.interval),
+            ("analysis.window", a.window),
+        ] {
+            if value.subsec_nanos() != 0 {
+                return Err(format!(
+                    "{key} must be a whole number of seconds, not {}",
+                    crate::duration::format(value)
+                ));
+            }
+        }
+        // One more failure than the limit rolls back: the limit must leave room for that.
+        if a.failure_limit == u32::MAX || a.inconclusive_limit == u32::MAX {
+            return Err(format!(
+                "analysis.failureLimit and inconclusiveLimit must be below {}",
+                u32::MAX
+            ));
+        }
         for (name, query) in [
             ("requestsQuery", &a.requests_query),
             ("errorRate.query", &a.error_rate.query),
@@ -346,6 +366,15 @@ mod tests {
                 "latencyRatio",
             ),
             ("analysis:\n  maxRestarts: -1\n", "maxRestarts"),
+            (
+                "analysis:\n  window: 500ms\n",
+                "analysis.window must be a whole number of seconds",
+            ),
+            (
+                "analysis:\n  interval: 1ns\n",
+                "analysis.interval must be a whole number of seconds",
+            ),
+            ("analysis:\n  failureLimit: 4294967295\n", "failureLimit"),
         ] {
             let plan: Plan = serde_saphyr::from_str(text).expect(text);
             let err = plan.check().expect_err(text);

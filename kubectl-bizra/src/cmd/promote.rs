@@ -577,7 +577,7 @@ mod tests {
     fn args(extra: &[&str]) -> Args {
         let mut argv = vec!["kubectl-bizra", "promote"];
         argv.extend(extra);
-        match Cli::try_parse_from(argv).expect("valid").command {
+        match crate::cli::parse_from(argv).expect("valid").command {
             Command::Promote(args) => *args,
             other => panic!("{other:?}"),
         }
@@ -618,7 +618,7 @@ mod tests {
                 "5:99999999999999999999s",
             ][..],
         ] {
-            let err = Cli::try_parse_from(argv).expect_err("rejected");
+            let err = crate::cli::parse_from(argv).expect_err("rejected");
             assert_eq!(err.exit_code(), 2, "{argv:?}");
         }
     }

@@ -241,6 +241,48 @@ impl Expectations {
         if self.metrics.port == 0 {
             return Err("metrics.port must be 1 to 65535".into());
         }
+        if self.sla.window.subsec_nanos() != 0 {
+            return Err("sla.window must be a whole number of seconds".into());
+        }
+        let name = |key: &str, value: &str, check: fn(&str) -> Result<String, String>| {
+            check(value).map(drop).map_err(|e| format!("{key}: {e}"))
+        };
+        use crate::values::{dns_label, dns_subdomain};
+        name("deployment", &self.deployment, dns_subdomain)?;
+        name("container", &self.container, dns_label)?;
+        name("service.name", &self.service.name, dns_subdomain)?;
+        name(
+            "serviceMonitor.name",
+            &self.service_monitor.name,
+            dns_subdomain,
+        )?;
+        for (port_name, port) in &self.service.ports {
+            name("service.ports", port_name, dns_label)?;
+            if !(1..=65535).contains(port) {
+                return Err(format!(
+                    "service.ports.{port_name} must be 1 to 65535, not {port}"
+                ));
+            }
+        }
+        crate::duration::parse_positive(&self.service_monitor.interval)
+            .map_err(|e| format!("serviceMonitor.interval: {e}"))?;
+        if self.env.keys().any(|k| k.is_empty()) {
+            return Err("env: a variable name must not be empty".into());
+        }
+        // An empty list would make its gate pass without checking anything.
+        for (key, empty) in [
+            ("logs.patterns", self.logs.patterns.is_empty()),
+            (
+                "metrics.requiredFamilies",
+                self.metrics.required_families.is_empty(),
+            ),
+        ] {
+            if empty {
+                return Err(format!(
+                    "{key} is empty, so its gate would check nothing; skip the gate with --skip instead"
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -319,6 +361,21 @@ mod tests {
                 "sla.poiVerifyPerSecond",
             ),
             ("metrics:\n  port: 0\n", "metrics.port"),
+            ("deployment: 'Bad Name/../x'\n", "deployment"),
+            ("container: 'A B'\n", "container"),
+            ("service: {name: ''}\n", "service.name"),
+            ("service: {ports: {http: 99999}}\n", "service.ports.http"),
+            (
+                "serviceMonitor: {interval: soon}\n",
+                "serviceMonitor.interval",
+            ),
+            ("env: {'': x}\n", "env"),
+            ("logs: {patterns: []}\n", "logs.patterns"),
+            (
+                "metrics: {requiredFamilies: []}\n",
+                "metrics.requiredFamilies",
+            ),
+            ("sla: {window: 1500ms}\n", "sla.window"),
         ] {
             let parsed: Expectations = serde_saphyr::from_str(text).expect(text);
             let err = parsed.check().expect_err(text);

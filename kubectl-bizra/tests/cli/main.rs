@@ -13,8 +13,6 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use clap::CommandFactory;
-
 /// What a flag takes, and so which values are bad for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Class {
@@ -234,8 +232,7 @@ fn kubeconfig(scratch: &Path) -> PathBuf {
 
 /// The value-taking flags of each subcommand (globals under `status`, which needs a cluster).
 fn flags() -> Vec<(String, String)> {
-    let mut command = kubectl_bizra::cli::Cli::command();
-    command.build();
+    let command = kubectl_bizra::cli::command();
     let mut all = Vec::new();
     for sub in command.get_subcommands() {
         for arg in sub.get_arguments() {
@@ -294,45 +291,86 @@ fn every_flag_refuses_bad_values_with_exit_2_and_names_the_flag() {
     for (sub, flag) in &flags {
         let class = class_of(flag).expect("classified");
         for value in bad_values(class, &mut garbage, &scratch) {
-            let mut args = vec![sub.clone()];
-            if sub == "lint" && flag != "filename" {
-                args.extend([
-                    "-f".into(),
-                    support::repo_root().join("manifests").display().to_string(),
-                ]);
-            }
-            args.push(format!("--{flag}={value}"));
-            let out = Command::new(env!("CARGO_BIN_EXE_kubectl-bizra"))
-                .args(&args)
-                .env("KUBECONFIG", &kubeconfig)
-                .env("HOME", &scratch)
-                .env_remove("RUST_BACKTRACE")
-                .output()
-                .expect("kubectl-bizra runs");
-            runs += 1;
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            let shown: String = value.chars().take(60).collect();
-            if stderr.contains("panicked") || out.status.code() != Some(2) {
-                failures.push(format!(
-                    "{sub} --{flag}={shown:?}: exit {:?}: {}",
-                    out.status.code(),
-                    stderr.chars().take(300).collect::<String>()
-                ));
-            } else if !named_in(&stderr, flag, class, &value) {
-                failures.push(format!(
-                    "{sub} --{flag}={shown:?}: the message does not name the flag: {}",
-                    stderr.chars().take(300).collect::<String>()
-                ));
+            // Both spellings: `--flag=value` and `--flag value` (a value may start with '-').
+            for apart in [false, true] {
+                let mut args = vec![sub.clone()];
+                if sub == "lint" && flag != "filename" {
+                    let manifests = support::repo_root().join("manifests");
+                    args.extend(["-f".into(), manifests.display().to_string()]);
+                }
+                if apart {
+                    args.extend([format!("--{flag}"), value.clone()]);
+                } else {
+                    args.push(format!("--{flag}={value}"));
+                }
+                let out = Command::new(env!("CARGO_BIN_EXE_kubectl-bizra"))
+                    .args(&args)
+                    .env("KUBECONFIG", &kubeconfig)
+                    .env("HOME", &scratch)
+                    .env_remove("RUST_BACKTRACE")
+                    .output()
+                    .expect("kubectl-bizra runs");
+                runs += 1;
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                let shown: String = value.chars().take(60).collect();
+                let spelled = if apart { " " } else { "=" };
+                if stderr.contains("panicked") || out.status.code() != Some(2) {
+                    failures.push(format!(
+                        "{sub} --{flag}{spelled}{shown:?}: exit {:?}: {}",
+                        out.status.code(),
+                        stderr.chars().take(300).collect::<String>()
+                    ));
+                } else if !named_in(&stderr, flag, class, &value) {
+                    failures.push(format!(
+                        "{sub} --{flag}{spelled}{shown:?}: the message does not name the flag: {}",
+                        stderr.chars().take(300).collect::<String>()
+                    ));
+                }
             }
         }
     }
-    assert!(runs > 200, "{runs} runs");
+    assert!(runs > 1000, "{runs} runs");
     assert!(
         failures.is_empty(),
         "{} of {runs} bad values were not refused as they must be:\n{}",
         failures.len(),
         failures.join("\n")
     );
+}
+
+#[test]
+fn arguments_that_are_not_utf8_are_refused_not_a_panic() {
+    use std::os::unix::ffi::OsStrExt;
+    let bad = std::ffi::OsStr::from_bytes(b"/tmp/\xff.yaml");
+    for args in [
+        vec![
+            std::ffi::OsStr::new("lint"),
+            std::ffi::OsStr::new("-f"),
+            bad,
+        ],
+        vec![
+            std::ffi::OsStr::new("status"),
+            std::ffi::OsStr::new("-n"),
+            bad,
+        ],
+        vec![
+            std::ffi::OsStr::new("__complete"),
+            std::ffi::OsStr::new("lint"),
+            bad,
+        ],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_kubectl-bizra"))
+            .args(&args)
+            .env("KUBECONFIG", "/nonexistent")
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(
+            matches!(out.status.code(), Some(0 | 2)),
+            "{args:?}: {stderr}"
+        );
+    }
 }
 
 #[test]
@@ -353,7 +391,11 @@ fn a_kubeconfig_that_is_garbage_empty_or_points_at_missing_files_is_a_usage_erro
         )
     };
     let cases = [
-        (write("garbage", "{{{ not yaml"), vec![], "garbage"),
+        (
+            write("garbage", "{{{ not yaml"),
+            vec![],
+            "failed to parse kubeconfig YAML",
+        ),
         (write("empty", ""), vec![], "is the file empty?"),
         (
             with_user(

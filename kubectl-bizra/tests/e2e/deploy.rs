@@ -194,7 +194,10 @@ fn deploy_rejects_bad_input_with_a_usage_error() {
             vec!["deploy", "-f", "/nonexistent-dir"],
             "cannot read /nonexistent-dir",
         ),
-        (vec!["deploy", "--tag=-rc1"], "invalid image reference"),
+        (
+            vec!["deploy", "--tag=-rc1"],
+            "invalid tag \"-rc1\": the tag must not start with '.' or '-'",
+        ),
         (
             vec!["deploy", "-f", &rbac_dir],
             "is a kustomization, not a manifest; use -k",

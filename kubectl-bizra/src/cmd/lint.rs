@@ -132,7 +132,13 @@ fn pod_spec_of(object: &serde_json::Value) -> Result<(&'static str, &serde_json:
     };
     for pointer in candidates {
         if let Some(spec) = object.pointer(pointer) {
-            if spec.get("containers").is_some() {
+            // A pod needs at least one container (the apiserver refuses one without): with
+            // none there is nothing to check, and counting it would let an empty run pass.
+            if spec
+                .get("containers")
+                .and_then(|c| c.as_array())
+                .is_some_and(|c| !c.is_empty())
+            {
                 return Ok((pointer, spec));
             }
             return Err(format!(
@@ -260,7 +266,12 @@ fn files(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<InputError>) {
         }
         let mut stack = vec![path.clone()];
         let mut in_dir = Vec::new();
+        // A folder reached again through a link (a loop) is read once.
+        let mut visited = std::collections::HashSet::new();
         while let Some(dir) = stack.pop() {
+            if !visited.insert(std::fs::canonicalize(&dir).unwrap_or_else(|_| dir.clone())) {
+                continue;
+            }
             let entries = match std::fs::read_dir(&dir) {
                 Ok(entries) => entries,
                 Err(e) => {
@@ -488,7 +499,7 @@ mod tests {
     #[test]
     fn objects_without_a_pod_template_are_listed_with_the_reason() {
         let report = lint_one(
-            "kind: ConfigMap\nmetadata: {name: c}\n---\nkind: Widget\nmetadata: {name: w}\nspec: {template: {spec: {replicas: 1}}}\n---\nmetadata: {name: nokind}\n",
+            "kind: ConfigMap\nmetadata: {name: c}\n---\nkind: Widget\nmetadata: {name: w}\nspec: {template: {spec: {replicas: 1}}}\n---\nmetadata: {name: nokind}\n---\nkind: Pod\nmetadata: {name: empty}\nspec: {containers: []}\n",
         );
         let reasons: Vec<(&str, &str, usize)> = report
             .skipped
@@ -505,6 +516,7 @@ mod tests {
                     4
                 ),
                 ("", "it has no kind", 8),
+                ("Pod", "spec has no containers, so it is not a pod template", 10),
             ]
         );
         assert_eq!(report.workloads, 0);

@@ -204,3 +204,20 @@ fn the_cluster_admission_policy_matches_the_policys_metadata_and_settings() {
         serde_json::json!(["oci/v2/verify"])
     );
 }
+
+#[test]
+fn a_folder_reached_again_through_a_link_is_read_once() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("link-loop");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("sub")).expect("mkdir");
+    std::fs::copy(
+        repo_root().join("manifests/base/deployment.yaml"),
+        dir.join("sub/deployment.yaml"),
+    )
+    .expect("copy");
+    std::os::unix::fs::symlink("..", dir.join("sub/up")).expect("link");
+    let out = lint(&["-f", dir.to_str().expect("utf-8"), "-o", "json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert_eq!(report["files"], 1, "{report}");
+    assert_eq!(report["workloads"], 1, "{report}");
+}

@@ -516,7 +516,11 @@ mod tests {
                     4
                 ),
                 ("", "it has no kind", 8),
-                ("Pod", "spec has no containers, so it is not a pod template", 10),
+                (
+                    "Pod",
+                    "spec has no containers, so it is not a pod template",
+                    10
+                ),
             ]
         );
         assert_eq!(report.workloads, 0);

@@ -569,10 +569,8 @@ pub async fn run(global: &GlobalOptions, args: Args) -> anyhow::Result<ExitStatu
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
-
     use super::*;
-    use crate::cli::{Cli, Command};
+    use crate::cli::Command;
 
     fn args(extra: &[&str]) -> Args {
         let mut argv = vec!["kubectl-bizra", "promote"];

@@ -74,20 +74,39 @@ fn auto_survives_an_apiserver_restart() {
     assert_eq!(deployment_spec(&ns.name, "bizra-apex-canary").0, 0);
 }
 
+/// Now, in the clock the plugin stamps the history with (the same machine's), as seconds.
+fn now_seconds() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs_f64()
+}
+
 #[test]
 #[ignore = "needs the local cluster"]
 fn sigkill_mid_stage_then_auto_resumes_from_the_recorded_stage() {
+    // The 25 % stage's hold, and FAST_ANALYSIS's interval, which the release records in its plan.
+    const HOLD: f64 = 40.0;
+    const INTERVAL: f64 = 5.0;
+    // What one analysis (< 1 s) and scaling the canary to its 50 % pods (a few s) add before
+    // the history stamps the move; see the bound below.
+    const SLACK: f64 = 10.0;
+    // Killed 30 s into the 40 s stage: the correct and the buggy resume are that far apart.
+    const KILL_AFTER: Duration = Duration::from_secs(30);
     let ns = release_ready("sigkill", &[]);
     let mut child = spawn_auto(&ns.name, "5:10s,25:40s,50:10s");
     wait_for_canary_weight(&ns.name, 25, Duration::from_secs(120));
-    std::thread::sleep(Duration::from_secs(12));
+    std::thread::sleep(KILL_AFTER);
     child.kill().expect("SIGKILL");
     let _ = child.wait();
     let state = assert_consistent(&ns.name);
     assert_eq!(state["phase"], "Progressing");
     assert_eq!(state["canaryWeight"], 25);
+    assert_eq!(state["plan"]["analysis"]["interval"], "5s", "{state}");
 
-    // No flags: the release's recorded plan (25 % held 40 s) and stage start are used.
+    // No flags: the release's recorded plan (25 % held 40 s, analysed every 5 s) and stage start
+    // are used.
+    let resumed_at = now_seconds();
     let resumed = Instant::now();
     let out = bizra(&[
         "promote",
@@ -105,15 +124,44 @@ fn sigkill_mid_stage_then_auto_resumes_from_the_recorded_stage() {
     assert_eq!(state["phase"], "Completed");
     assert_eq!(history_events(&state), COMPLETED_RELEASE_HISTORY);
     let history = state["history"].as_array().expect("history");
-    let held = timestamp_seconds(&history[2]["at"]) - timestamp_seconds(&history[1]["at"]);
+    // history[1] is the move to 25 %, stamped with the stage start it records; history[2] the
+    // move to 50 %.
+    assert_eq!(history[1]["canaryWeight"], 25, "{state}");
+    assert_eq!(history[2]["canaryWeight"], 50, "{state}");
+    let entered = timestamp_seconds(&history[1]["at"]);
+    let left = timestamp_seconds(&history[2]["at"]);
+    let held = left - entered;
     assert!(
-        held >= 40.0,
-        "stage 25% was held {held:.0}s, less than its 40s"
+        held >= HOLD,
+        "stage 25% was held {held:.1}s, less than its {HOLD}s"
     );
     // The resumed run counted the hold from the recorded start, not from its own.
-    let resumed_at_25 = took.as_secs_f64();
+    //
+    // Each --auto step takes held = now - stageStartedAt before it analyses; a pass with held <
+    // hold sleeps min(hold - held, interval), anything else sleeps one interval. So a correct
+    // resume leaves 25 % at most one interval (a non-passing analysis near the end) plus SLACK
+    // (the deciding analysis, then scaling the canary, before the stamp) after entered + HOLD.
+    // With already = resumed_at - entered:
+    //     left - resumed_at <= (HOLD - already) + INTERVAL + SLACK.
+    // A resume that restarts the hold from its own start (>= resumed_at) leaves 25 % no earlier
+    // than resumed_at + HOLD: left - resumed_at >= HOLD. That breaks the bound whenever already >
+    // INTERVAL + SLACK (15 s). Killed ~30 s in, the bound is ~25 s; measured, a correct resume
+    // leaves 25 % ~15 s after it started (~10 s under), a restarted hold ~45 s (~20 s over).
+    let already = resumed_at - entered;
     assert!(
-        resumed_at_25 < 40.0 + 30.0,
-        "resume took {resumed_at_25:.0}s"
+        (INTERVAL + SLACK + 10.0..HOLD).contains(&already),
+        "resumed {already:.1}s into the stage: not far enough into it to tell a restarted hold apart"
+    );
+    let waited = left - resumed_at;
+    let bound = (HOLD - already) + INTERVAL + SLACK;
+    eprintln!(
+        "resumed {already:.1}s into the 25% stage; it left 25% {waited:.1}s after the resume \
+         (bound {bound:.1}s), held {held:.1}s; the resumed run took {:.1}s",
+        took.as_secs_f64()
+    );
+    assert!(
+        waited < bound,
+        "the resumed run left 25% {waited:.1}s after it started, {already:.1}s into the stage: \
+         the hold of {HOLD}s was restarted (bound {bound:.1}s = {HOLD} - {already:.1} + {INTERVAL} + {SLACK})"
     );
 }

@@ -325,30 +325,41 @@ fn a_root_container_fails_security() {
     );
 }
 
+/// How many series `query` returns from the local cluster's Prometheus (its HTTP API, by curl).
+fn prometheus_series(query: &str) -> usize {
+    let out = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "--get",
+            "--data-urlencode",
+            &format!("query={query}"),
+            &format!("{PROMETHEUS_URL}/api/v1/query"),
+        ])
+        .output()
+        .expect("curl runs");
+    assert!(out.status.success(), "query {query}: {}", stderr(&out));
+    let body: serde_json::Value = serde_json::from_slice(&out.stdout).expect("Prometheus JSON");
+    assert_eq!(body["status"], "success", "query {query}: {body}");
+    body["data"]["result"].as_array().expect("result").len()
+}
+
 #[test]
 #[ignore = "needs the local cluster; run by tests/run.sh"]
 fn a_breached_sla_fails_and_no_data_is_inconclusive() {
     let ns = deployed("validate-sla");
-    let (code, report) = validate(
-        &ns.name,
-        &["--gate", "sla", "--prometheus-url", PROMETHEUS_URL],
-    );
-    // Right after the rollout Prometheus may have no rate yet: never a pass without data.
-    let first = gate(&report, "sla");
-    assert!(
-        first["status"] == "pass" || (first["status"] == "inconclusive" && code == 3),
-        "{first}"
-    );
-    for pod in stable_pods(&ns.name) {
+    let pods = stable_pods(&ns.name);
+    for pod in &pods {
         kubectl_ok(&[
             "annotate",
             "pod",
-            &pod,
+            pod,
             "-n",
             &ns.name,
             "sim.bizra.dev/finality-ms=3",
         ]);
     }
+    // A fail is only reported once the youngest pod is older than the SLA rate window (younger
+    // pods make the gate inconclusive), so from here on only missing data can make it so.
     let (code, report) = until_gate(
         &ns.name,
         "sla",
@@ -364,6 +375,50 @@ fn a_breached_sla_fails_and_no_data_is_inconclusive() {
             .contains("finality p99"),
         "{report}"
     );
+
+    // No data, for real: the pods stop exporting the three SLA metric families while Prometheus
+    // keeps scraping them. Waited for on Prometheus itself, not on the gate under test: no sample
+    // of them left in the gate's rate window (sla.window, 1m by default).
+    for pod in &pods {
+        kubectl_ok(&[
+            "annotate",
+            "pod",
+            pod,
+            "-n",
+            &ns.name,
+            "sim.bizra.dev/drop-metrics=bizra_finality_check_seconds,bizra_poi_generate_seconds,bizra_poi_verify_seconds",
+        ]);
+    }
+    // A range selector: the raw samples of the last minute, per series (stale markers left out).
+    let sla_samples = format!(
+        r#"{{namespace="{}",__name__=~"bizra_(finality_check|poi_generate|poi_verify)_seconds_.*"}}[1m]"#,
+        ns.name
+    );
+    eventually(
+        "Prometheus to hold no SLA sample of the pods in the last minute",
+        Duration::from_secs(150),
+        || (prometheus_series(&sla_samples) == 0).then_some(()),
+    );
+    // The targets are there and up: what is missing is the data.
+    assert_eq!(
+        prometheus_series(&format!(r#"up{{namespace="{}"}} == 1"#, ns.name)),
+        pods.len()
+    );
+    let (code, report) = validate(
+        &ns.name,
+        &["--gate", "sla", "--prometheus-url", PROMETHEUS_URL],
+    );
+    let sla = gate(&report, "sla");
+    assert_eq!(sla["status"], "inconclusive", "{sla}");
+    assert_eq!(code, 3, "{report}");
+    let message = sla["message"].as_str().unwrap_or("");
+    for check in ["finality p99", "PoI generation", "PoI verification"] {
+        assert!(
+            message.contains(&format!("{check}: no data in Prometheus")),
+            "{message}"
+        );
+    }
+    assert!(!message.contains("youngest pod"), "{message}");
 }
 
 #[test]

@@ -53,6 +53,14 @@ pub struct DocumentError {
 /// Every object in `text`, in order, and every document that could not be read. Empty
 /// documents (only comments or nothing) are skipped.
 pub fn parse_stream(text: &str) -> (Vec<Object>, Vec<DocumentError>) {
+    // YAML breaks lines at CR too: one line ending, so lines here count as the parser's do.
+    let normalized;
+    let text = if text.contains('\r') {
+        normalized = text.replace("\r\n", "\n").replace('\r', "\n");
+        normalized.as_str()
+    } else {
+        text
+    };
     let mut objects = Vec::new();
     let mut errors = Vec::new();
     let trimmed = text.trim_start_matches(['\u{feff}', ' ', '\t', '\r', '\n']);
@@ -339,6 +347,18 @@ mod tests {
         assert_eq!(errors.len(), 1);
         assert!(!errors[0].message.contains("breached"), "{}", errors[0]);
         assert!(!errors[0].message.contains('{'), "{}", errors[0]);
+    }
+
+    #[test]
+    fn lone_carriage_returns_break_lines_as_yaml_does() {
+        let (objects, errors) =
+            places("kind: Pod\rmetadata: {name: a}\r---\rkind: Pod\rmetadata: [\r");
+        assert_eq!(objects, [(1, 1, None, "a".into())]);
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].document, 2);
+        assert!((4..=6).contains(&errors[0].line), "{:?}", errors[0]);
+        let (_, errors) = places("\r\r[");
+        assert!(errors[0].line <= 3, "{:?}", errors[0]);
     }
 
     #[test]

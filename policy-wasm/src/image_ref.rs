@@ -280,7 +280,19 @@ impl ImageRef {
                     .chars()
                     .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
                     .collect();
-                format!("{algorithm}-{}", hex.get(..12).unwrap_or(hex))
+                // Digests of other algorithms may hold '=' (base64), which a label cannot.
+                let hex: String = hex
+                    .chars()
+                    .take(12)
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                            c
+                        } else {
+                            '-'
+                        }
+                    })
+                    .collect();
+                format!("{algorithm}-{hex}")
             })
         };
         let label = |text: &str| {
@@ -376,6 +388,7 @@ mod tests {
             &format!("repo@sha256:{}", "a".repeat(64)),
             &format!("repo:_x_@sha256:{}", "b".repeat(64)),
             "repo:___",
+            "x@8:=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
         ] {
             let label = ImageRef::parse(image).expect(image).version_label();
             assert!(label.len() <= 63 && !label.is_empty(), "{label}");

@@ -228,15 +228,28 @@ impl Settings {
     pub fn rules_for<'a>(&'a self, image: &str) -> Vec<&'a SignatureRule> {
         self.signatures
             .iter()
-            .filter(|r| Glob::new(&r.image).is_ok_and(|g| g.matches(image)))
+            .filter(|r| image_matches(&r.image, image))
             .collect()
     }
 
     pub fn allowed_unsigned(&self, image: &str) -> bool {
         self.allowed_unsigned
             .iter()
-            .any(|p| Glob::new(p).is_ok_and(|g| g.matches(image)))
+            .any(|p| image_matches(p, image))
     }
+}
+
+/// A pattern names an image with or without its digest: once pinned (`name:tag@sha256:...`, as
+/// this policy rewrites it), the image must still match the rule that `name:tag` matched, or the
+/// ReplicaSets and pods made from a pinned Deployment would be refused.
+fn image_matches(pattern: &str, image: &str) -> bool {
+    let Ok(glob) = Glob::new(pattern) else {
+        return false;
+    };
+    glob.matches(image)
+        || image
+            .split_once('@')
+            .is_some_and(|(without_digest, _)| glob.matches(without_digest))
 }
 
 #[cfg(test)]
@@ -279,6 +292,29 @@ MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEK5dJ8tlF4eIBlywvJQeKYUx1mQF7
         assert_eq!(settings.rules_for("ghcr.io/bizra/node:v1").len(), 1);
         assert!(settings.rules_for("docker.io/library/nginx").is_empty());
         assert!(settings.allowed_unsigned("registry.k8s.io/pause:3.9"));
+    }
+
+    #[test]
+    fn an_exact_rule_still_matches_its_image_once_pinned() {
+        let settings = parse(serde_json::json!({
+            "signatures": [{"image": "ghcr.io/bizra/node:v2.2.0-rc1", "githubActions": {"owner": "bizra"}}],
+            "allowedUnsigned": ["registry.k8s.io/pause:3.9"],
+            "pinDigest": true
+        }))
+        .expect("valid settings");
+        let digest = format!("@sha256:{}", "a".repeat(64));
+        assert_eq!(
+            settings
+                .rules_for(&format!("ghcr.io/bizra/node:v2.2.0-rc1{digest}"))
+                .len(),
+            1
+        );
+        assert!(
+            settings
+                .rules_for(&format!("ghcr.io/bizra/node:v2.2.0{digest}"))
+                .is_empty()
+        );
+        assert!(settings.allowed_unsigned(&format!("registry.k8s.io/pause:3.9{digest}")));
     }
 
     #[test]

@@ -69,6 +69,20 @@ pub struct InputError {
     pub message: String,
 }
 
+impl InputError {
+    /// A fault of a whole file or folder, not of one document in it.
+    fn whole_file(path: &Path, message: String) -> Self {
+        InputError {
+            file: path.display().to_string(),
+            document: None,
+            line: None,
+            column: None,
+            field: None,
+            message,
+        }
+    }
+}
+
 impl std::fmt::Display for InputError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}", self.file)?;
@@ -244,13 +258,8 @@ fn is_manifest(path: &Path) -> bool {
 fn files(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<InputError>) {
     let mut found = Vec::new();
     let mut errors = Vec::new();
-    let unreadable = |path: &Path, e: std::io::Error| InputError {
-        file: path.display().to_string(),
-        document: None,
-        line: None,
-        column: None,
-        field: None,
-        message: format!("cannot read it: {e}"),
+    let unreadable = |path: &Path, e: std::io::Error| {
+        InputError::whole_file(path, format!("cannot read it: {e}"))
     };
     for path in paths {
         let meta = match std::fs::metadata(path) {
@@ -357,26 +366,17 @@ pub fn lint(paths: &[PathBuf], rules: &PodRules) -> LintReport {
         match std::fs::read(file) {
             Ok(bytes) => match String::from_utf8(bytes) {
                 Ok(text) => lint_text(&name, &text, rules, &mut report),
-                Err(e) => report.errors.push(InputError {
-                    file: name,
-                    document: None,
-                    line: None,
-                    column: None,
-                    field: None,
-                    message: format!(
+                Err(e) => report.errors.push(InputError::whole_file(
+                    file,
+                    format!(
                         "it is not UTF-8 text (invalid byte at offset {})",
                         e.utf8_error().valid_up_to()
                     ),
-                }),
+                )),
             },
-            Err(e) => report.errors.push(InputError {
-                file: name,
-                document: None,
-                line: None,
-                column: None,
-                field: None,
-                message: format!("cannot read it: {e}"),
-            }),
+            Err(e) => report
+                .errors
+                .push(InputError::whole_file(file, format!("cannot read it: {e}"))),
         }
     }
     report

@@ -47,9 +47,9 @@ pub fn lint(data: &[u8]) {
         errors: Vec::new(),
     };
     lint_text("fuzz.yaml", text, &rules, &mut report);
-    // Lines end at '\n' (or "\r\n"), as lint counts them; a place may be the line after the
-    // last one (an error at the end of the text).
-    let lines = text.split('\n').count();
+    // Lines end at '\n', "\r\n" or a lone '\r', as YAML (and so lint) counts them; a place may
+    // be the line after the last one (an error at the end of the text).
+    let lines = text.replace("\r\n", "\n").split(['\n', '\r']).count();
     let places = report
         .findings
         .iter()

@@ -28,15 +28,6 @@ impl Object {
             .and_then(Value::as_str)
             .unwrap_or("")
     }
-
-    /// `document 2 (line 14)`, or `document 2 (line 14), item 3` in a list.
-    pub fn place(&self) -> String {
-        let mut text = format!("document {} (line {})", self.document, self.line);
-        if let Some(item) = self.item {
-            text.push_str(&format!(", item {item}"));
-        }
-        text
-    }
 }
 
 /// A document that could not be read, and where.
@@ -63,7 +54,7 @@ pub fn parse_stream(text: &str) -> (Vec<Object>, Vec<DocumentError>) {
     };
     let mut objects = Vec::new();
     let mut errors = Vec::new();
-    let trimmed = text.trim_start_matches(['\u{feff}', ' ', '\t', '\r', '\n']);
+    let trimmed = text.trim_start_matches(['\u{feff}', ' ', '\t', '\n']);
     if trimmed.starts_with(['{', '[']) && parse_json_stream(text, &mut objects, &mut errors) {
         // A stream of JSON values, as kubectl reads them.
     } else {
@@ -90,7 +81,7 @@ fn parse_json_stream(
                 document += 1;
                 let skipped = text[start..].len() - text[start..].trim_start().len();
                 let line = 1 + text[..start + skipped].matches('\n').count();
-                push_objects(objects, errors, document, line, value);
+                push_value(objects, errors, document, line, None, value);
             }
             Some(Err(_)) if document == 0 => return false,
             Some(Err(e)) => {
@@ -111,16 +102,13 @@ fn parse_yaml_documents(text: &str, objects: &mut Vec<Object>, errors: &mut Vec<
     for (index, (body_line, body)) in split_documents(text).into_iter().enumerate() {
         let document = index + 1;
         // The document's line is where its content starts, after the marker and comments.
-        let Some(offset) = body.lines().position(|l| {
-            let l = l.trim();
-            !(l.is_empty() || l.starts_with('#'))
-        }) else {
+        let Some(offset) = body.lines().position(is_content_line) else {
             continue;
         };
         let line = body_line + offset;
         match serde_saphyr::from_str::<Value>(&body) {
             Ok(Value::Null) => {}
-            Ok(value) => push_objects(objects, errors, document, line, value),
+            Ok(value) => push_value(objects, errors, document, line, None, value),
             Err(e) => errors.push(yaml_error(document, body_line, &e)),
         }
     }
@@ -138,7 +126,7 @@ fn split_documents(text: &str) -> Vec<(usize, String)> {
         let number = i + 1;
         let marker = |m: &str| {
             line.strip_prefix(m)
-                .filter(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r']))
+                .filter(|rest| rest.is_empty() || rest.starts_with([' ', '\t']))
         };
         if let Some(rest) = marker("---") {
             // Before the first marker, only comments and directives (`%YAML 1.2`) are the next
@@ -171,20 +159,13 @@ fn split_documents(text: &str) -> Vec<(usize, String)> {
 }
 
 fn has_content(body: &str) -> bool {
-    body.lines().any(|l| {
-        let l = l.trim();
-        !(l.is_empty() || l.starts_with('#') || l.starts_with('%'))
-    })
+    body.lines().any(is_content_line)
 }
 
-fn push_objects(
-    objects: &mut Vec<Object>,
-    errors: &mut Vec<DocumentError>,
-    document: usize,
-    line: usize,
-    value: Value,
-) {
-    push_value(objects, errors, document, line, None, value);
+/// Not blank, a comment or a directive (`%YAML 1.2`).
+fn is_content_line(line: &str) -> bool {
+    let line = line.trim();
+    !(line.is_empty() || line.starts_with('#') || line.starts_with('%'))
 }
 
 /// An object, or the items of a `*List` (a list inside a list too), each an object.

@@ -36,15 +36,9 @@ pub fn lint(data: &[u8]) {
         require_requests: true,
         ..PodRules::default()
     };
-    // `LintReport::new` is private; its fields are public.
     let mut report = LintReport {
-        api_version: kubectl_bizra::output::API_VERSION,
-        kind: "LintReport",
         files: 1,
-        workloads: 0,
-        findings: Vec::new(),
-        skipped: Vec::new(),
-        errors: Vec::new(),
+        ..LintReport::default()
     };
     lint_text("fuzz.yaml", text, &rules, &mut report);
     // Lines end at '\n', "\r\n" or a lone '\r', as YAML (and so lint) counts them; a place may

@@ -116,8 +116,9 @@ pub struct LintReport {
     pub errors: Vec<InputError>,
 }
 
-impl LintReport {
-    fn new() -> Self {
+/// An empty report, before any file is read.
+impl Default for LintReport {
+    fn default() -> Self {
         LintReport {
             api_version: crate::output::API_VERSION,
             kind: "LintReport",
@@ -357,7 +358,7 @@ fn render_table(report: &LintReport) -> String {
 }
 
 pub fn lint(paths: &[PathBuf], rules: &PodRules) -> LintReport {
-    let mut report = LintReport::new();
+    let mut report = LintReport::default();
     let (files, errors) = files(paths);
     report.files = files.len();
     report.errors = errors;
@@ -424,7 +425,7 @@ mod tests {
     }
 
     fn lint_one(text: &str) -> LintReport {
-        let mut report = LintReport::new();
+        let mut report = LintReport::default();
         lint_text("test.yaml", text, &PodRules::default(), &mut report);
         report
     }

@@ -10,6 +10,7 @@ pub mod duration;
 pub mod error;
 pub mod exit_code;
 pub mod global;
+pub mod kubeconfig;
 pub mod manifests;
 pub mod output;
 pub mod prometheus;

@@ -34,9 +34,11 @@ impl PrometheusTarget {
         crate::values::dns_label(namespace)?;
         crate::values::dns_label(name)?;
         // A port number or a port name, as the apiserver's service proxy takes.
-        if port.parse::<u16>().is_ok_and(|p| p == 0)
-            || (port.parse::<u16>().is_err() && crate::values::dns_label(port).is_err())
-        {
+        let port_ok = match port.parse::<u16>() {
+            Ok(number) => number != 0,
+            Err(_) => crate::values::dns_label(port).is_ok(),
+        };
+        if !port_ok {
             return Err(invalid());
         }
         Ok(PrometheusTarget::Service {

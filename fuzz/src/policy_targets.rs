@@ -4,15 +4,15 @@
 //! verifier (trusted unless the image names "untrusted", an error if it names "error") drives the
 //! same requests through the verified and digest-pinning paths too.
 
-use kubewarden_policy_sdk::host_capabilities::verification::VerificationResponse;
 use kubewarden_policy_sdk::request::ValidationRequest;
 use kubewarden_policy_sdk::response::ValidationResponse;
 use kubewarden_policy_sdk::settings::SettingsValidationResponse;
 use kubewarden_policy_sdk::wapc_guest::CallResult;
 use policy_wasm::image_ref::{ImageRef, check_tag};
-use policy_wasm::policy::{Verifier, validate, validate_settings, validate_with};
-use policy_wasm::rules::pod_spec_pointer;
-use policy_wasm::settings::{Settings, SignatureRule};
+use policy_wasm::policy::{validate, validate_settings, validate_with};
+use policy_wasm::rules::signed_images::{Verification, Verifier};
+use policy_wasm::rules::{ContainerKind, pod_spec_pointer};
+use policy_wasm::settings::{Job, Settings, SignatureRule};
 use serde_json::{Value, json};
 
 use crate::replay::Target;
@@ -23,8 +23,6 @@ pub const TARGETS: &[Target] = &[
     ("policy_validate_settings", policy_validate_settings),
     ("image_ref", image_ref),
 ];
-
-const CONTAINER_LISTS: [&str; 3] = ["containers", "initContainers", "ephemeralContainers"];
 
 /// The input for a panic message: lossy, and cut so a huge input does not drown it.
 fn show(data: &[u8]) -> String {
@@ -53,12 +51,12 @@ fn fake_digest(image: &str) -> String {
 struct FakeVerifier;
 
 impl Verifier for FakeVerifier {
-    fn verify(&self, image: &str, _rule: &SignatureRule) -> Result<VerificationResponse, String> {
+    fn verify(&self, image: &str, _rule: &SignatureRule) -> Result<Verification, String> {
         if image.contains("error") {
             return Err(format!("no signatures found for {image}"));
         }
-        Ok(VerificationResponse {
-            is_trusted: !image.contains("untrusted"),
+        Ok(Verification {
+            trusted: !image.contains("untrusted"),
             digest: fake_digest(image),
         })
     }
@@ -140,7 +138,13 @@ fn check_pinned(data: &[u8], pinned: &Value) {
         .pointer(pointer)
         .expect("a pinned object has a pod spec");
     let mut restored = pinned.clone();
-    for list in CONTAINER_LISTS {
+    assert_eq!(
+        request.settings.job,
+        Job::PinDigests,
+        "a policy that is not the pinning job mutated: {}",
+        show(data)
+    );
+    for list in ContainerKind::ALL.map(ContainerKind::field) {
         let Some(containers) = before.get(list).and_then(Value::as_array) else {
             continue;
         };

@@ -29,7 +29,7 @@ fn trusting(registry: &Registry, key: &CosignKey, extra: Value) -> Value {
     if let (Some(rule), Some(extra)) = (rule.as_object_mut(), extra.as_object()) {
         rule.extend(extra.clone());
     }
-    json!({"signatures": [rule], "pinDigest": true})
+    json!({"signatures": [rule], "job": "pinDigests"})
 }
 
 /// A compliant Pod (non-root, limits, hardened context) running `image`.

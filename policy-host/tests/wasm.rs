@@ -89,7 +89,8 @@ fn verifier(answer: Result<Vec<u8>, String>) -> (HostCallHandler, Recorded) {
 
 fn key_settings(pin: bool) -> Value {
     let key = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEK5dJ8tlF4eIBlywvJQeKYUx1mQF7\n3acbTM/+aMBQtuCt2htbSU5vMLMzlceMPxLcFqmm3YG2DrbJwDGN7+dK6g==\n-----END PUBLIC KEY-----\n";
-    json!({"signatures": [{"image": "ghcr.io/bizra/*", "pubKeys": [key]}], "pinDigest": pin})
+    let job = if pin { "pinDigests" } else { "validate" };
+    json!({"signatures": [{"image": "ghcr.io/bizra/*", "pubKeys": [key]}], "job": job})
 }
 
 #[test]
@@ -264,11 +265,12 @@ fn assert_decisions(settings: &Value, request: &Value, cases: &[(&str, Vec<Signa
     }
 }
 
-/// `spec.settings` of the ClusterAdmissionPolicy the repository ships.
-fn shipped_settings() -> Value {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../manifests/policy/clusteradmissionpolicy.yaml"
+/// `spec.settings` of a ClusterAdmissionPolicy the repository ships (`bizra-secure-pods` or
+/// `bizra-pin-digests`).
+fn shipped_settings(policy: &str) -> Value {
+    let path = format!(
+        "{}/../manifests/policy/{policy}.yaml",
+        env!("CARGO_MANIFEST_DIR")
     );
     let policy: Value =
         serde_saphyr::from_str(&std::fs::read_to_string(path).expect("the shipped policy"))
@@ -282,7 +284,7 @@ fn github_actions(owner: &str, repo: &str) -> Signature {
 
 #[test]
 fn the_shipped_settings_admit_only_images_signed_by_their_github_workflow() {
-    let settings = shipped_settings();
+    let settings = shipped_settings("bizra-pin-digests");
     let github = &settings["signatures"][0]["githubActions"];
     let (owner, repo) = (
         github["owner"]
@@ -298,7 +300,7 @@ fn the_shipped_settings_admit_only_images_signed_by_their_github_workflow() {
     assert!(response.accepted, "{:?}", response.message);
     let pinned = response
         .mutated_object
-        .expect("pinDigest is on in the shipped settings");
+        .expect("the shipped bizra-pin-digests pins");
     assert_eq!(
         pinned["spec"]["template"]["spec"]["containers"][0]["image"],
         json!(format!("{NODE_IMAGE}@{NODE_DIGEST}"))

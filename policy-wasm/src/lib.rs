@@ -7,6 +7,7 @@
 pub mod glob;
 pub mod image_ref;
 mod pem;
+pub mod pinning;
 pub mod rules;
 pub mod settings;
 

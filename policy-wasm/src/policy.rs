@@ -1,11 +1,10 @@
-//! The admission decision: every rule over every container of the pod spec the request carries,
-//! signatures through Kubewarden's sigstore host capabilities, one rejection listing all
-//! violations, and (with `pinDigest`) verified images pinned to their digest by mutation.
+//! The admission decision: the request's pod spec (or pod template) read once, the rules of the
+//! policy's job over every container, one rejection listing all violations, and for the
+//! `pinDigests` job verified images pinned to their digest by mutation.
 
 use kubewarden_policy_sdk::host_capabilities::verification::{
-    KeylessInfo, KeylessPrefixInfo, VerificationResponse, verify_certificate,
-    verify_keyless_exact_match, verify_keyless_github_actions, verify_keyless_prefix_match,
-    verify_pub_keys_image,
+    KeylessInfo, KeylessPrefixInfo, verify_certificate, verify_keyless_exact_match,
+    verify_keyless_github_actions, verify_keyless_prefix_match, verify_pub_keys_image,
 };
 use kubewarden_policy_sdk::request::ValidationRequest;
 use kubewarden_policy_sdk::settings::SettingsValidationResponse;
@@ -13,60 +12,66 @@ use kubewarden_policy_sdk::wapc_guest::CallResult;
 use kubewarden_policy_sdk::{accept_request, mutate_request, reject_request};
 use serde::Deserialize;
 
-use crate::rules::{
-    ContainerKind, PodFields, PodRules, Rule, Violation, check_pod, containers, pod_spec_pointer,
-};
-use crate::settings::{Settings, SignatureRule};
-
-/// Verifies one image against one signature rule. The policy uses the host; tests may not.
-pub trait Verifier {
-    fn verify(&self, image: &str, rule: &SignatureRule) -> Result<VerificationResponse, String>;
-}
+use crate::pinning::pin_images;
+use crate::rules::signed_images::{Verification, VerifiedImage, Verifier, check_signed_images};
+use crate::rules::{PodFields, PodRules, Violation, check_pod, pod_spec_pointer};
+use crate::settings::{Job, Settings, SignatureRule};
 
 /// Kubewarden's `oci/v2/verify` host capability.
 pub struct HostVerifier;
 
 impl Verifier for HostVerifier {
-    fn verify(&self, image: &str, rule: &SignatureRule) -> Result<VerificationResponse, String> {
-        let annotations = (!rule.annotations.is_empty()).then(|| rule.annotations.clone());
-        let result = if !rule.pub_keys.is_empty() {
-            verify_pub_keys_image(image, rule.pub_keys.clone(), annotations)
-        } else if !rule.keyless.is_empty() {
-            let ids = rule
-                .keyless
-                .iter()
-                .map(|k| KeylessInfo {
-                    issuer: k.issuer.clone(),
-                    subject: k.subject.clone(),
-                })
-                .collect();
-            verify_keyless_exact_match(image, ids, annotations)
-        } else if !rule.keyless_prefix.is_empty() {
-            let prefixes = rule
-                .keyless_prefix
-                .iter()
-                .map(|k| KeylessPrefixInfo {
-                    issuer: k.issuer.clone(),
-                    url_prefix: k.url_prefix.clone(),
-                })
-                .collect();
-            verify_keyless_prefix_match(image, prefixes, annotations)
-        } else if let Some(gh) = &rule.github_actions {
-            verify_keyless_github_actions(image, gh.owner.clone(), gh.repo.clone(), annotations)
-        } else if let Some(cert) = &rule.certificate {
-            let chain =
-                (!cert.certificate_chain.is_empty()).then(|| cert.certificate_chain.clone());
-            verify_certificate(
+    fn verify(&self, image: &str, rule: &SignatureRule) -> Result<Verification, String> {
+        let annotations = rule.annotations();
+        let annotations = (!annotations.is_empty()).then(|| annotations.clone());
+        let result = match rule {
+            SignatureRule::PubKeys { pub_keys, .. } => {
+                verify_pub_keys_image(image, pub_keys.clone(), annotations)
+            }
+            SignatureRule::Keyless { keyless, .. } => {
+                let ids = keyless
+                    .iter()
+                    .map(|k| KeylessInfo {
+                        issuer: k.issuer.clone(),
+                        subject: k.subject.clone(),
+                    })
+                    .collect();
+                verify_keyless_exact_match(image, ids, annotations)
+            }
+            SignatureRule::KeylessPrefix { keyless_prefix, .. } => {
+                let prefixes = keyless_prefix
+                    .iter()
+                    .map(|k| KeylessPrefixInfo {
+                        issuer: k.issuer.clone(),
+                        url_prefix: k.url_prefix.clone(),
+                    })
+                    .collect();
+                verify_keyless_prefix_match(image, prefixes, annotations)
+            }
+            SignatureRule::GithubActions { github_actions, .. } => verify_keyless_github_actions(
                 image,
-                cert.certificate.clone(),
-                chain,
-                cert.require_rekor_bundle,
+                github_actions.owner.clone(),
+                github_actions.repo.clone(),
                 annotations,
-            )
-        } else {
-            return Err("the signature rule has no verification method".into());
+            ),
+            SignatureRule::Certificate { certificate, .. } => {
+                let chain = (!certificate.certificate_chain.is_empty())
+                    .then(|| certificate.certificate_chain.clone());
+                verify_certificate(
+                    image,
+                    certificate.certificate.clone(),
+                    chain,
+                    certificate.require_rekor_bundle,
+                    annotations,
+                )
+            }
         };
-        result.map_err(|e| host_reason(&e))
+        result
+            .map(|answer| Verification {
+                trusted: answer.is_trusted,
+                digest: answer.digest,
+            })
+            .map_err(|e| host_reason(&e))
     }
 }
 
@@ -85,7 +90,7 @@ fn host_reason(error: &kubewarden_policy_sdk::error::Error) -> String {
     }
 }
 
-/// Keeps a host error readable: first line, bounded length.
+/// Keeps an error readable: first line, bounded length.
 fn short(message: &str) -> String {
     let line = message.lines().next().unwrap_or("").trim();
     if line.chars().count() > 300 {
@@ -99,100 +104,38 @@ fn short(message: &str) -> String {
 #[derive(Debug, PartialEq)]
 pub enum Decision {
     Accept,
-    /// Accept with verified images pinned to their digests (the pod spec as it should be).
-    Pin(Box<PodFields>),
+    /// Accept with these verified images pinned to their digests (`pinDigests` job only).
+    Pin(Vec<VerifiedImage>),
     Reject(Vec<Violation>),
 }
 
 /// The decision for a pod spec under `settings`, asking `verifier` about signatures.
 pub fn decide(spec: &PodFields, settings: &Settings, verifier: &dyn Verifier) -> Decision {
+    let toggles = settings.rule_toggles();
     let pod_rules = PodRules {
-        non_root: settings.rules.non_root,
-        limits: settings.rules.limits,
-        security_context: settings.rules.security_context,
-        require_requests: settings.require_requests,
+        non_root: toggles.non_root,
+        limits: toggles.limits,
+        security_context: toggles.security_context,
+        require_requests: settings.require_requests.unwrap_or(false),
     };
     let mut violations = check_pod(spec, &pod_rules);
-    let mut digests: Vec<(ContainerKind, String, String)> = Vec::new();
-    if settings.rules.signed_images {
-        for container in containers(spec) {
-            let violation = |message: String| Violation {
-                rule: Rule::SignedImages,
-                kind: container.kind,
-                container: container.name.to_string(),
-                message,
-            };
-            let Some(image) = container.image else {
-                violations.push(violation("has no image".into()));
-                continue;
-            };
-            let rules = settings.rules_for(image);
-            if rules.is_empty() {
-                if !settings.allowed_unsigned(image) {
-                    violations.push(violation(format!(
-                        "image {image} matches no signature rule and is not in allowedUnsigned"
-                    )));
-                }
-                continue;
-            }
-            // Every matching rule must verify (like Kubewarden's and sigstore's own policies).
-            for rule in rules {
-                match verifier.verify(image, rule) {
-                    Err(e) => violations.push(violation(format!(
-                        "image {image}: signature verification failed ({}): {}",
-                        rule.image,
-                        short(&e)
-                    ))),
-                    Ok(response) if !response.is_trusted => violations.push(violation(format!(
-                        "image {image}: signature not trusted ({})",
-                        rule.image
-                    ))),
-                    Ok(response) => {
-                        digests.push((container.kind, container.name.to_string(), response.digest))
-                    }
-                }
-            }
-        }
+    let mut verified = Vec::new();
+    if toggles.signed_images {
+        let (signature_violations, images) = check_signed_images(spec, settings, verifier);
+        violations.extend(signature_violations);
+        verified = images;
     }
     if !violations.is_empty() {
         violations.sort();
         violations.dedup();
         return Decision::Reject(violations);
     }
-    if settings.pin_digest {
-        let mut pinned = spec.clone();
-        let mut changed = false;
-        let mut pin = |kind: ContainerKind, name: &str, image: &mut Option<String>| {
-            let Some((_, _, digest)) = digests.iter().find(|(k, n, _)| *k == kind && n == name)
-            else {
-                return;
-            };
-            if let Some(current) = image.as_mut()
-                && !current.contains('@')
-                && !digest.is_empty()
-            {
-                *current = format!("{current}@{digest}");
-                changed = true;
-            }
-        };
-        for c in &mut pinned.containers {
-            pin(ContainerKind::Container, &c.name.clone(), &mut c.image);
+    match settings.job {
+        Job::PinDigests if verified.iter().any(|v| !v.image.contains('@')) => {
+            Decision::Pin(verified)
         }
-        for c in pinned.init_containers.iter_mut().flatten() {
-            pin(ContainerKind::InitContainer, &c.name.clone(), &mut c.image);
-        }
-        for c in pinned.ephemeral_containers.iter_mut().flatten() {
-            pin(
-                ContainerKind::EphemeralContainer,
-                &c.name.clone(),
-                &mut c.image,
-            );
-        }
-        if changed {
-            return Decision::Pin(Box::new(pinned));
-        }
+        Job::PinDigests | Job::Validate => Decision::Accept,
     }
-    Decision::Accept
 }
 
 /// The rejection message: every violation, one per clause.
@@ -206,6 +149,10 @@ pub fn rejection_message(what: &str, violations: &[Violation]) -> String {
     )
 }
 
+fn reject(message: String) -> CallResult {
+    reject_request(Some(message), Some(400), None, None)
+}
+
 /// The `validate` waPC function.
 pub fn validate(payload: &[u8]) -> CallResult {
     validate_with(payload, &HostVerifier)
@@ -215,15 +162,10 @@ pub fn validate_with(payload: &[u8], verifier: &dyn Verifier) -> CallResult {
     let request: ValidationRequest<Settings> = match serde_json::from_slice(payload) {
         Ok(request) => request,
         Err(e) => {
-            return reject_request(
-                Some(format!(
-                    "bizra-secure-pods cannot read the admission request: {}",
-                    short(&e.to_string())
-                )),
-                Some(400),
-                None,
-                None,
-            );
+            return reject(format!(
+                "bizra-secure-pods cannot read the admission request: {}",
+                short(&e.to_string())
+            ));
         }
     };
     let namespace = request.request.namespace.clone();
@@ -241,40 +183,48 @@ pub fn validate_with(payload: &[u8], verifier: &dyn Verifier) -> CallResult {
         request.request.name
     );
     let Some(pointer) = pod_spec_pointer(&request.request.kind.kind) else {
-        return reject_request(
-            Some(format!(
-                "bizra-secure-pods cannot check {what}: it handles Pod, Deployment, ReplicaSet, StatefulSet, DaemonSet, ReplicationController, Job and CronJob"
-            )),
-            Some(400),
-            None,
-            None,
-        );
+        return reject(format!(
+            "bizra-secure-pods cannot check {what}: it handles Pod, Deployment, ReplicaSet, StatefulSet, DaemonSet, ReplicationController, Job and CronJob"
+        ));
     };
-    let spec: PodFields = match request.request.object.pointer(pointer) {
-        None | Some(serde_json::Value::Null) => return accept_request(),
-        Some(value) => match PodFields::deserialize(value) {
-            Ok(spec) => spec,
-            Err(e) => {
-                return reject_request(
-                    Some(format!(
-                        "bizra-secure-pods cannot read the pod spec of {what}: {}",
-                        short(&e.to_string())
-                    )),
-                    Some(400),
-                    None,
-                    None,
-                );
-            }
-        },
+    // Fail closed: a handled kind without a readable pod spec is not waved through.
+    let value = match request.request.object.pointer(pointer) {
+        None | Some(serde_json::Value::Null) => {
+            return reject(format!(
+                "bizra-secure-pods cannot read the pod spec of {what}: the object has no {pointer}"
+            ));
+        }
+        Some(value) => value,
+    };
+    // An UPDATE that leaves the pod spec as it was (labels, annotations, replicas, status) was
+    // either checked when the spec was written or predates the policy: accepting it lets the
+    // deployment controller scale down and delete ReplicaSets made before the policy.
+    if request.request.operation == "UPDATE"
+        && request.request.old_object.pointer(pointer) == Some(value)
+    {
+        return accept_request();
+    }
+    let spec = match PodFields::deserialize(value) {
+        Ok(spec) => spec,
+        Err(e) => {
+            return reject(format!(
+                "bizra-secure-pods cannot read the pod spec of {what}: {}",
+                short(&e.to_string())
+            ));
+        }
     };
     match decide(&spec, &request.settings, verifier) {
         Decision::Accept => accept_request(),
-        Decision::Pin(pinned) => {
+        Decision::Pin(verified) => {
             let mut object = request.request.object;
-            if let Some(slot) = object.pointer_mut(pointer) {
-                pin_images(slot, &pinned);
+            let changed = object
+                .pointer_mut(pointer)
+                .is_some_and(|slot| pin_images(slot, &verified));
+            if changed {
+                mutate_request(object)
+            } else {
+                accept_request()
             }
-            mutate_request(object)
         }
         Decision::Reject(violations) => reject_request(
             Some(rejection_message(&what, &violations)),
@@ -282,58 +232,6 @@ pub fn validate_with(payload: &[u8], verifier: &dyn Verifier) -> CallResult {
             None,
             None,
         ),
-    }
-}
-
-/// Writes the pinned images into the pod spec JSON in place, leaving every other field as the
-/// user sent it (and sparing the module a serializer for the whole PodSpec).
-fn pin_images(spec: &mut serde_json::Value, pinned: &PodFields) {
-    type Images<'a> = Vec<(&'a str, Option<&'a String>)>;
-    let lists: [(&str, Images); 3] = [
-        (
-            "containers",
-            pinned
-                .containers
-                .iter()
-                .map(|c| (c.name.as_str(), c.image.as_ref()))
-                .collect(),
-        ),
-        (
-            "initContainers",
-            pinned
-                .init_containers
-                .iter()
-                .flatten()
-                .map(|c| (c.name.as_str(), c.image.as_ref()))
-                .collect(),
-        ),
-        (
-            "ephemeralContainers",
-            pinned
-                .ephemeral_containers
-                .iter()
-                .flatten()
-                .map(|c| (c.name.as_str(), c.image.as_ref()))
-                .collect(),
-        ),
-    ];
-    for (field, images) in lists {
-        let Some(containers) = spec
-            .get_mut(field)
-            .and_then(serde_json::Value::as_array_mut)
-        else {
-            continue;
-        };
-        for container in containers {
-            let name = container
-                .get("name")
-                .and_then(serde_json::Value::as_str)
-                .unwrap_or("")
-                .to_string();
-            if let Some((_, Some(image))) = images.iter().find(|(n, _)| *n == name) {
-                container["image"] = serde_json::Value::String((*image).clone());
-            }
-        }
     }
 }
 
@@ -509,10 +407,10 @@ mod tests {
     #[test]
     fn rules_can_be_turned_off() {
         let settings = Settings {
-            rules: RuleToggles {
+            rules: Some(RuleToggles {
                 non_root: false,
                 ..RuleToggles::default()
-            },
+            }),
             ..pod_rules_only()
         };
         Testcase {
@@ -529,10 +427,10 @@ mod tests {
     fn without_a_verifying_host_signed_images_fail_closed() {
         // Natively the SDK's host call fails, as an unreachable registry would.
         let settings = Settings {
-            signatures: vec![SignatureRule {
+            signatures: vec![SignatureRule::PubKeys {
                 image: "ghcr.io/bizra/*".into(),
                 pub_keys: vec![crate::settings::tests::PUBLIC_KEY.into()],
-                ..SignatureRule::default()
+                annotations: Default::default(),
             }],
             ..Settings::default()
         };
@@ -554,16 +452,12 @@ mod tests {
 
     /// Answers verification from a table and records what was asked.
     struct FakeVerifier {
-        answers: Vec<(&'static str, Result<VerificationResponse, String>)>,
+        answers: Vec<(&'static str, Result<Verification, String>)>,
         asked: RefCell<Vec<String>>,
     }
 
     impl Verifier for FakeVerifier {
-        fn verify(
-            &self,
-            image: &str,
-            _rule: &SignatureRule,
-        ) -> Result<VerificationResponse, String> {
+        fn verify(&self, image: &str, _rule: &SignatureRule) -> Result<Verification, String> {
             self.asked.borrow_mut().push(image.to_string());
             self.answers
                 .iter()
@@ -573,25 +467,28 @@ mod tests {
         }
     }
 
-    fn trusted(digest: &str) -> Result<VerificationResponse, String> {
-        Ok(VerificationResponse {
-            is_trusted: true,
+    fn trusted(digest: &str) -> Result<Verification, String> {
+        Ok(Verification {
+            trusted: true,
             digest: digest.into(),
         })
     }
 
-    fn signed_settings(pin_digest: bool) -> Settings {
+    fn signed_settings(job: Job) -> Settings {
         Settings {
-            signatures: vec![SignatureRule {
+            job,
+            signatures: vec![SignatureRule::GithubActions {
                 image: "ghcr.io/bizra/*".into(),
-                github_actions: Some(crate::settings::GithubActions {
+                github_actions: crate::settings::GithubActions {
                     owner: "bizra".into(),
                     repo: None,
-                }),
-                ..SignatureRule::default()
+                },
+                annotations: Default::default(),
             }],
-            allowed_unsigned: vec!["registry.k8s.io/pause:*".into()],
-            pin_digest,
+            allowed_unsigned: match job {
+                Job::Validate => vec!["registry.k8s.io/pause:*".into()],
+                Job::PinDigests => vec![],
+            },
             ..Settings::default()
         }
     }
@@ -612,14 +509,23 @@ mod tests {
             answers: vec![("ghcr.io/bizra/node:v2.2.0-rc1", trusted("sha256:abc"))],
             asked: RefCell::default(),
         };
-        let response = run("deployment_compliant", &signed_settings(true), &verifier);
+        let response = run(
+            "deployment_compliant",
+            &signed_settings(Job::PinDigests),
+            &verifier,
+        );
         assert!(response.accepted);
         let mutated = response.mutated_object.expect("mutated deployment");
         assert_eq!(
             mutated["spec"]["template"]["spec"]["containers"][0]["image"],
             "ghcr.io/bizra/node:v2.2.0-rc1@sha256:abc"
         );
-        let plain = run("deployment_compliant", &signed_settings(false), &verifier);
+        // The validating job checks the same images and never mutates.
+        let plain = run(
+            "deployment_compliant",
+            &signed_settings(Job::Validate),
+            &verifier,
+        );
         assert!(plain.accepted && plain.mutated_object.is_none());
     }
 
@@ -628,14 +534,18 @@ mod tests {
         let verifier = FakeVerifier {
             answers: vec![(
                 "ghcr.io/bizra/node:v2.2.0-rc1",
-                Ok(VerificationResponse {
-                    is_trusted: false,
+                Ok(Verification {
+                    trusted: false,
                     digest: "sha256:abc".into(),
                 }),
             )],
             asked: RefCell::default(),
         };
-        let response = run("pod_many_violations", &signed_settings(false), &verifier);
+        let response = run(
+            "pod_many_violations",
+            &signed_settings(Job::Validate),
+            &verifier,
+        );
         let text = message(&response);
         assert!(!response.accepted);
         assert!(
@@ -645,7 +555,11 @@ mod tests {
         assert!(text.contains("image ghcr.io/bizra/sidecar:v1: signature verification failed (ghcr.io/bizra/*): no answer"), "{text}");
         assert_eq!(verifier.asked.borrow().len(), 2);
 
-        let ephemeral = run("pod_ephemeral_root", &signed_settings(false), &verifier);
+        let ephemeral = run(
+            "pod_ephemeral_root",
+            &signed_settings(Job::Validate),
+            &verifier,
+        );
         assert!(
             message(&ephemeral).contains("busybox:1.36 matches no signature rule"),
             "{}",
@@ -675,6 +589,132 @@ mod tests {
                     .message
                     .unwrap_or_default()
                     .contains("invalid settings")
+        );
+    }
+
+    fn run_request(request: &serde_json::Value, settings: &Settings) -> ValidationResponse {
+        let payload = json!({"settings": settings, "request": request});
+        let verifier = FakeVerifier {
+            answers: vec![],
+            asked: RefCell::default(),
+        };
+        let raw = validate_with(payload.to_string().as_bytes(), &verifier).expect("no guest error");
+        serde_json::from_slice(&raw).expect("response")
+    }
+
+    fn fixture(name: &str) -> serde_json::Value {
+        serde_json::from_str(
+            &std::fs::read_to_string(format!("test_data/{name}.json")).expect("fixture"),
+        )
+        .expect("json")
+    }
+
+    #[test]
+    fn an_update_that_keeps_the_pod_spec_is_accepted_and_a_changed_one_is_checked() {
+        // A ReplicaSet from before the policy, broken, scaled down by the deployment controller.
+        let mut request = fixture("replicaset_no_limits");
+        request["operation"] = json!("UPDATE");
+        request["oldObject"] = request["object"].clone();
+        request["object"]["spec"]["replicas"] = json!(0);
+        request["object"]["metadata"]["annotations"] =
+            json!({"deployment.kubernetes.io/revision": "2"});
+        assert!(run_request(&request, &pod_rules_only()).accepted);
+
+        // The same UPDATE that also touches the template is checked in full.
+        request["object"]["spec"]["template"]["spec"]["containers"][0]["env"] =
+            json!([{"name": "A", "value": "1"}]);
+        let changed = run_request(&request, &pod_rules_only());
+        assert!(!changed.accepted);
+        assert!(
+            message(&changed).contains("[limits]"),
+            "{}",
+            message(&changed)
+        );
+
+        // A CREATE is always checked, whatever oldObject holds.
+        let mut create = fixture("replicaset_no_limits");
+        create["oldObject"] = create["object"].clone();
+        assert!(!run_request(&create, &pod_rules_only()).accepted);
+    }
+
+    #[test]
+    fn a_handled_kind_without_a_readable_pod_spec_is_rejected() {
+        let mut missing = fixture("deployment_compliant");
+        missing["object"]["spec"]
+            .as_object_mut()
+            .expect("spec")
+            .remove("template");
+        let response = run_request(&missing, &pod_rules_only());
+        assert!(!response.accepted);
+        assert_eq!(
+            message(&response),
+            "bizra-secure-pods cannot read the pod spec of Deployment testnet/bizra-apex: the object has no /spec/template/spec"
+        );
+        assert_eq!(response.code, Some(400));
+
+        let mut null = fixture("pod_compliant");
+        null["object"]["spec"] = json!(null);
+        assert!(!run_request(&null, &pod_rules_only()).accepted);
+
+        let mut garbled = fixture("pod_compliant");
+        garbled["object"]["spec"]["containers"] = json!("not a list");
+        let response = run_request(&garbled, &pod_rules_only());
+        assert!(!response.accepted);
+        assert!(
+            message(&response).contains("cannot read the pod spec of Pod testnet/bizra-apex-0"),
+            "{}",
+            message(&response)
+        );
+    }
+
+    #[test]
+    fn a_zero_limit_is_rejected_as_a_missing_limit() {
+        let mut request = fixture("pod_compliant");
+        request["object"]["spec"]["containers"][0]["resources"]["limits"] =
+            json!({"cpu": "0m", "memory": "0Gi"});
+        let response = run_request(&request, &pod_rules_only());
+        assert!(!response.accepted);
+        let text = message(&response);
+        assert!(
+            text.contains("no cpu limit: \"0m\" is zero")
+                && text.contains("no memory limit: \"0Gi\" is zero"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_pinning_job_checks_signatures_only_and_rejects_what_does_not_verify() {
+        let verifier = FakeVerifier {
+            answers: vec![("ghcr.io/bizra/node:v2.2.0-rc1", trusted("sha256:abc"))],
+            asked: RefCell::default(),
+        };
+        // Root, but signed: pinning is not the place to refuse it; the validating policy does.
+        let mut request = fixture("deployment_root");
+        request["object"]["spec"]["template"]["spec"]["containers"][0]["image"] =
+            json!("ghcr.io/bizra/node:v2.2.0-rc1");
+        let payload = json!({"settings": signed_settings(Job::PinDigests), "request": request});
+        let raw = validate_with(payload.to_string().as_bytes(), &verifier).expect("no guest error");
+        let response: ValidationResponse = serde_json::from_slice(&raw).expect("response");
+        assert!(response.accepted, "{response:?}");
+        assert!(response.mutated_object.is_some());
+
+        let pin_settings = signed_settings(Job::PinDigests);
+        pin_settings.check().expect("valid pinning settings");
+        let unsigned = run("pod_many_violations", &pin_settings, &verifier);
+        assert!(!unsigned.accepted);
+        let text = message(&unsigned);
+        assert!(
+            text.contains("[signedImages]")
+                && !text.contains("[nonRoot]")
+                && !text.contains("[limits]"),
+            "{text}"
+        );
+        // An image no signature rule names has nothing to pin: the validating policy decides.
+        let unmatched = run("pod_ephemeral_root", &pin_settings, &verifier);
+        assert!(
+            !message(&unmatched).contains("busybox"),
+            "{}",
+            message(&unmatched)
         );
     }
 }

@@ -29,6 +29,18 @@ impl Default for RuleToggles {
     }
 }
 
+/// What a policy built from this module does. A mutating webhook that runs after a checking one
+/// could change what was checked, so one policy never does both: `validate` checks the final
+/// object in the validating phase; `pinDigests` only verifies signatures and rewrites images to
+/// their digest, in the mutating phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Job {
+    #[default]
+    Validate,
+    PinDigests,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct KeylessIdentity {
@@ -63,40 +75,210 @@ pub struct Certificate {
     pub require_rekor_bundle: bool,
 }
 
-/// Images matching `image` must carry a signature verifiable by the one method set.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+/// Annotations a signature must carry.
+pub type Annotations = BTreeMap<String, String>;
+
+/// Images matching `image` (a glob: `*` any run of characters, `?` one) must carry a signature
+/// verifiable by the rule's one method; as in Kubewarden's verify-image-signatures, each method
+/// is its own variant, so a rule with two methods cannot exist.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "SignatureRuleFields", into = "SignatureRuleFields")]
+pub enum SignatureRule {
+    PubKeys {
+        image: String,
+        pub_keys: Vec<String>,
+        annotations: Annotations,
+    },
+    Keyless {
+        image: String,
+        keyless: Vec<KeylessIdentity>,
+        annotations: Annotations,
+    },
+    KeylessPrefix {
+        image: String,
+        keyless_prefix: Vec<KeylessPrefix>,
+        annotations: Annotations,
+    },
+    GithubActions {
+        image: String,
+        github_actions: GithubActions,
+        annotations: Annotations,
+    },
+    Certificate {
+        image: String,
+        certificate: Certificate,
+        annotations: Annotations,
+    },
+}
+
+/// A signature rule as written in the settings: every method's key is optional there, so that a
+/// rule naming none or several gets a message saying so instead of serde's "no variant matched".
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct SignatureRule {
-    /// Image glob: `*` matches any run of characters, `?` one character.
-    pub image: String,
+struct SignatureRuleFields {
+    image: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub pub_keys: Vec<String>,
+    pub_keys: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub keyless: Vec<KeylessIdentity>,
+    keyless: Vec<KeylessIdentity>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub keyless_prefix: Vec<KeylessPrefix>,
+    keyless_prefix: Vec<KeylessPrefix>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub github_actions: Option<GithubActions>,
+    github_actions: Option<GithubActions>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub certificate: Option<Certificate>,
-    /// Annotations the signature must carry.
+    certificate: Option<Certificate>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub annotations: BTreeMap<String, String>,
+    annotations: Annotations,
+}
+
+impl TryFrom<SignatureRuleFields> for SignatureRule {
+    type Error = String;
+
+    fn try_from(fields: SignatureRuleFields) -> Result<Self, String> {
+        let SignatureRuleFields {
+            image,
+            pub_keys,
+            keyless,
+            keyless_prefix,
+            github_actions,
+            certificate,
+            annotations,
+        } = fields;
+        let mut methods = Vec::new();
+        if !pub_keys.is_empty() {
+            methods.push("pubKeys");
+        }
+        if !keyless.is_empty() {
+            methods.push("keyless");
+        }
+        if !keyless_prefix.is_empty() {
+            methods.push("keylessPrefix");
+        }
+        if github_actions.is_some() {
+            methods.push("githubActions");
+        }
+        if certificate.is_some() {
+            methods.push("certificate");
+        }
+        if methods.len() > 1 {
+            return Err(format!(
+                "signature rule {image:?}: several verification methods ({}); use one per rule and add a rule for the other",
+                methods.join(", ")
+            ));
+        }
+        Ok(if !pub_keys.is_empty() {
+            SignatureRule::PubKeys {
+                image,
+                pub_keys,
+                annotations,
+            }
+        } else if !keyless.is_empty() {
+            SignatureRule::Keyless {
+                image,
+                keyless,
+                annotations,
+            }
+        } else if !keyless_prefix.is_empty() {
+            SignatureRule::KeylessPrefix {
+                image,
+                keyless_prefix,
+                annotations,
+            }
+        } else if let Some(github_actions) = github_actions {
+            SignatureRule::GithubActions {
+                image,
+                github_actions,
+                annotations,
+            }
+        } else if let Some(certificate) = certificate {
+            SignatureRule::Certificate {
+                image,
+                certificate,
+                annotations,
+            }
+        } else {
+            return Err(format!(
+                "signature rule {image:?}: no verification method: set one of pubKeys, keyless, keylessPrefix, githubActions, certificate (an empty list is none)"
+            ));
+        })
+    }
+}
+
+impl From<SignatureRule> for SignatureRuleFields {
+    fn from(rule: SignatureRule) -> Self {
+        match rule {
+            SignatureRule::PubKeys {
+                image,
+                pub_keys,
+                annotations,
+            } => SignatureRuleFields {
+                image,
+                pub_keys,
+                annotations,
+                ..Default::default()
+            },
+            SignatureRule::Keyless {
+                image,
+                keyless,
+                annotations,
+            } => SignatureRuleFields {
+                image,
+                keyless,
+                annotations,
+                ..Default::default()
+            },
+            SignatureRule::KeylessPrefix {
+                image,
+                keyless_prefix,
+                annotations,
+            } => SignatureRuleFields {
+                image,
+                keyless_prefix,
+                annotations,
+                ..Default::default()
+            },
+            SignatureRule::GithubActions {
+                image,
+                github_actions,
+                annotations,
+            } => SignatureRuleFields {
+                image,
+                github_actions: Some(github_actions),
+                annotations,
+                ..Default::default()
+            },
+            SignatureRule::Certificate {
+                image,
+                certificate,
+                annotations,
+            } => SignatureRuleFields {
+                image,
+                certificate: Some(certificate),
+                annotations,
+                ..Default::default()
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct Settings {
+    pub job: Job,
     pub signatures: Vec<SignatureRule>,
     /// Image globs that may run without a signature (checked only when no signature rule matches).
     pub allowed_unsigned: Vec<String>,
     /// Requests in these namespaces are accepted unchecked.
     pub exempt_namespaces: Vec<String>,
-    pub rules: RuleToggles,
-    /// Also require cpu and memory requests.
-    pub require_requests: bool,
-    /// Rewrite verified images to `image@digest` (needs `mutating: true` in the policy).
-    pub pin_digest: bool,
+    /// Which checks the `validate` job makes; a `pinDigests` policy may not set them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rules: Option<RuleToggles>,
+    /// Also require cpu and memory requests (`validate` job only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub require_requests: Option<bool>,
+    /// Replaced by `job: pinDigests`; kept only to say so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pin_digest: Option<bool>,
 }
 
 fn check_url(what: &str, url: &str) -> Result<(), String> {
@@ -116,71 +298,72 @@ fn check_url(what: &str, url: &str) -> Result<(), String> {
 }
 
 impl SignatureRule {
-    fn methods(&self) -> Vec<&'static str> {
-        let mut set = Vec::new();
-        if !self.pub_keys.is_empty() {
-            set.push("pubKeys");
+    /// The image glob the rule applies to.
+    pub fn image(&self) -> &str {
+        match self {
+            SignatureRule::PubKeys { image, .. }
+            | SignatureRule::Keyless { image, .. }
+            | SignatureRule::KeylessPrefix { image, .. }
+            | SignatureRule::GithubActions { image, .. }
+            | SignatureRule::Certificate { image, .. } => image,
         }
-        if !self.keyless.is_empty() {
-            set.push("keyless");
+    }
+
+    /// The annotations the signature must carry.
+    pub fn annotations(&self) -> &Annotations {
+        match self {
+            SignatureRule::PubKeys { annotations, .. }
+            | SignatureRule::Keyless { annotations, .. }
+            | SignatureRule::KeylessPrefix { annotations, .. }
+            | SignatureRule::GithubActions { annotations, .. }
+            | SignatureRule::Certificate { annotations, .. } => annotations,
         }
-        if !self.keyless_prefix.is_empty() {
-            set.push("keylessPrefix");
-        }
-        if self.github_actions.is_some() {
-            set.push("githubActions");
-        }
-        if self.certificate.is_some() {
-            set.push("certificate");
-        }
-        set
     }
 
     fn check(&self) -> Result<(), String> {
-        Glob::new(&self.image).map_err(|e| format!("image {e}"))?;
-        match self.methods().as_slice() {
-            [_] => {}
-            [] => {
-                return Err(
-                    "no verification method: set one of pubKeys, keyless, keylessPrefix, githubActions, certificate (an empty list is none)".into(),
-                );
+        Glob::new(self.image()).map_err(|e| format!("image {e}"))?;
+        match self {
+            SignatureRule::PubKeys { pub_keys, .. } => {
+                for (i, key) in pub_keys.iter().enumerate() {
+                    pem::check(key, "PUBLIC KEY").map_err(|e| format!("pubKeys[{i}]: {e}"))?;
+                }
             }
-            several => {
-                return Err(format!(
-                    "several verification methods ({}); use one per rule and add a rule for the other",
-                    several.join(", ")
-                ));
+            SignatureRule::Keyless { keyless, .. } => {
+                for (i, id) in keyless.iter().enumerate() {
+                    check_url(&format!("keyless[{i}].issuer"), &id.issuer)?;
+                    if id.subject.trim().is_empty() {
+                        return Err(format!("keyless[{i}].subject is empty"));
+                    }
+                }
             }
-        }
-        for (i, key) in self.pub_keys.iter().enumerate() {
-            pem::check(key, "PUBLIC KEY").map_err(|e| format!("pubKeys[{i}]: {e}"))?;
-        }
-        for (i, id) in self.keyless.iter().enumerate() {
-            check_url(&format!("keyless[{i}].issuer"), &id.issuer)?;
-            if id.subject.trim().is_empty() {
-                return Err(format!("keyless[{i}].subject is empty"));
+            SignatureRule::KeylessPrefix { keyless_prefix, .. } => {
+                for (i, prefix) in keyless_prefix.iter().enumerate() {
+                    check_url(&format!("keylessPrefix[{i}].issuer"), &prefix.issuer)?;
+                    check_url(&format!("keylessPrefix[{i}].urlPrefix"), &prefix.url_prefix)?;
+                }
             }
-        }
-        for (i, prefix) in self.keyless_prefix.iter().enumerate() {
-            check_url(&format!("keylessPrefix[{i}].issuer"), &prefix.issuer)?;
-            check_url(&format!("keylessPrefix[{i}].urlPrefix"), &prefix.url_prefix)?;
-        }
-        if let Some(gh) = &self.github_actions {
-            if gh.owner.trim().is_empty() {
-                return Err("githubActions.owner is empty".into());
+            SignatureRule::GithubActions { github_actions, .. } => {
+                if github_actions.owner.trim().is_empty() {
+                    return Err("githubActions.owner is empty".into());
+                }
+                if github_actions
+                    .repo
+                    .as_deref()
+                    .is_some_and(|r| r.trim().is_empty())
+                {
+                    return Err(
+                        "githubActions.repo is empty (leave it out to allow every repo of the owner)"
+                            .into(),
+                    );
+                }
             }
-            if gh.repo.as_deref().is_some_and(|r| r.trim().is_empty()) {
-                return Err(
-                    "githubActions.repo is empty (leave it out to allow every repo of the owner)"
-                        .into(),
-                );
-            }
-        }
-        if let Some(cert) = &self.certificate {
-            pem::check(&cert.certificate, "CERTIFICATE")
-                .map_err(|e| format!("certificate: {e}"))?;
-            for (i, c) in cert.certificate_chain.iter().enumerate() {
-                pem::check(c, "CERTIFICATE").map_err(|e| format!("certificateChain[{i}]: {e}"))?;
+            SignatureRule::Certificate { certificate, .. } => {
+                pem::check(&certificate.certificate, "CERTIFICATE")
+                    .map_err(|e| format!("certificate: {e}"))?;
+                for (i, c) in certificate.certificate_chain.iter().enumerate() {
+                    pem::check(c, "CERTIFICATE")
+                        .map_err(|e| format!("certificateChain[{i}]: {e}"))?;
+                }
             }
         }
         Ok(())
@@ -188,11 +371,52 @@ impl SignatureRule {
 }
 
 impl Settings {
+    /// The checks of the `validate` job (the default ones when `rules` is not given).
+    pub fn rule_toggles(&self) -> RuleToggles {
+        match self.job {
+            Job::Validate => self.rules.unwrap_or_default(),
+            // The pinning job verifies signatures and nothing else.
+            Job::PinDigests => RuleToggles {
+                signed_images: true,
+                non_root: false,
+                limits: false,
+                security_context: false,
+            },
+        }
+    }
+
     /// The whole check `validate_settings` runs; the message names the offending entry.
     pub fn check(&self) -> Result<(), String> {
+        if self.pin_digest.is_some() {
+            return Err(
+                "pinDigest is replaced by a second policy with `job: pinDigests` (mutating: true) beside this one (mutating: false): a policy that checks pods in the mutating phase lets a later mutating webhook change what it checked; see policy-wasm/README.md".into(),
+            );
+        }
+        if self.job == Job::PinDigests {
+            let mixed: Vec<&str> = [
+                self.rules.map(|_| "rules"),
+                self.require_requests.map(|_| "requireRequests"),
+                (!self.allowed_unsigned.is_empty()).then_some("allowedUnsigned"),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            if !mixed.is_empty() {
+                return Err(format!(
+                    "job pinDigests only verifies signatures and pins digests; {} belong{} to the validating policy (job: validate)",
+                    mixed.join(" and "),
+                    if mixed.len() == 1 { "s" } else { "" }
+                ));
+            }
+            if self.signatures.is_empty() {
+                return Err(
+                    "job pinDigests needs signature rules: only verified images are pinned".into(),
+                );
+            }
+        }
         for (i, rule) in self.signatures.iter().enumerate() {
             rule.check()
-                .map_err(|e| format!("signatures[{i}] ({:?}): {e}", rule.image))?;
+                .map_err(|e| format!("signatures[{i}] ({:?}): {e}", rule.image()))?;
         }
         for (i, pattern) in self.allowed_unsigned.iter().enumerate() {
             Glob::new(pattern).map_err(|e| format!("allowedUnsigned[{i}]: {e}"))?;
@@ -200,17 +424,13 @@ impl Settings {
         if let Some(bad) = self.exempt_namespaces.iter().find(|n| n.trim().is_empty()) {
             return Err(format!("exemptNamespaces holds an empty name ({bad:?})"));
         }
-        if self.rules.signed_images
+        if self.job == Job::Validate
+            && self.rule_toggles().signed_images
             && self.signatures.is_empty()
             && self.allowed_unsigned.is_empty()
         {
             return Err(
                 "rules.signedImages is on but there is no signature rule and no allowedUnsigned entry, so every image would be rejected; add signatures, or turn the rule off".into(),
-            );
-        }
-        if !self.rules.signed_images && self.pin_digest {
-            return Err(
-                "pinDigest needs rules.signedImages: only verified images are pinned".into(),
             );
         }
         Ok(())
@@ -228,14 +448,18 @@ impl Settings {
     pub fn rules_for<'a>(&'a self, image: &str) -> Vec<&'a SignatureRule> {
         self.signatures
             .iter()
-            .filter(|r| image_matches(&r.image, image))
+            .filter(|r| image_matches(r.image(), image))
             .collect()
     }
 
+    /// Whether `image`, matching no signature rule, may run: the allow-list decides for the
+    /// `validate` job; the `pinDigests` job has nothing to pin and leaves it to that decision.
     pub fn allowed_unsigned(&self, image: &str) -> bool {
-        self.allowed_unsigned
-            .iter()
-            .any(|p| image_matches(p, image))
+        self.job == Job::PinDigests
+            || self
+                .allowed_unsigned
+                .iter()
+                .any(|p| image_matches(p, image))
     }
 }
 
@@ -272,7 +496,9 @@ MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEK5dJ8tlF4eIBlywvJQeKYUx1mQF7
         let err = parse(serde_json::json!({})).expect_err("empty settings rejected");
         assert!(err.contains("no signature rule"), "{err}");
         let ok = parse(serde_json::json!({"rules": {"signedImages": false}})).expect("valid");
-        assert!(ok.rules.non_root && ok.rules.limits && ok.rules.security_context);
+        let rules = ok.rule_toggles();
+        assert!(rules.non_root && rules.limits && rules.security_context);
+        assert_eq!(ok.job, Job::Validate);
     }
 
     #[test]
@@ -285,8 +511,7 @@ MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEK5dJ8tlF4eIBlywvJQeKYUx1mQF7
                 {"image": "quay.io/y/*", "keylessPrefix": [{"issuer": "https://token.actions.githubusercontent.com", "urlPrefix": "https://github.com/bizra/"}]}
             ],
             "allowedUnsigned": ["registry.k8s.io/pause:*"],
-            "exemptNamespaces": ["kube-system"],
-            "pinDigest": true
+            "exemptNamespaces": ["kube-system"]
         }))
         .expect("valid settings");
         assert_eq!(settings.rules_for("ghcr.io/bizra/node:v1").len(), 1);
@@ -298,8 +523,7 @@ MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEK5dJ8tlF4eIBlywvJQeKYUx1mQF7
     fn an_exact_rule_still_matches_its_image_once_pinned() {
         let settings = parse(serde_json::json!({
             "signatures": [{"image": "ghcr.io/bizra/node:v2.2.0-rc1", "githubActions": {"owner": "bizra"}}],
-            "allowedUnsigned": ["registry.k8s.io/pause:3.9"],
-            "pinDigest": true
+            "allowedUnsigned": ["registry.k8s.io/pause:3.9"]
         }))
         .expect("valid settings");
         let digest = format!("@sha256:{}", "a".repeat(64));
@@ -315,6 +539,38 @@ MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEK5dJ8tlF4eIBlywvJQeKYUx1mQF7
                 .is_empty()
         );
         assert!(settings.allowed_unsigned(&format!("registry.k8s.io/pause:3.9{digest}")));
+    }
+
+    #[test]
+    fn a_rule_keeps_its_one_method_through_a_round_trip() {
+        let json = serde_json::json!({"image": "x/*", "keylessPrefix": [{"issuer": "https://i", "urlPrefix": "https://github.com/b/"}], "annotations": {"env": "prod"}});
+        let rule: SignatureRule = serde_json::from_value(json.clone()).expect("rule");
+        assert!(
+            matches!(rule, SignatureRule::KeylessPrefix { .. }),
+            "{rule:?}"
+        );
+        assert_eq!(rule.image(), "x/*");
+        assert_eq!(rule.annotations()["env"], "prod");
+        assert_eq!(serde_json::to_value(&rule).expect("JSON"), json);
+    }
+
+    #[test]
+    fn the_pinning_job_checks_nothing_but_signatures() {
+        let settings = parse(serde_json::json!({
+            "job": "pinDigests",
+            "signatures": [{"image": "ghcr.io/bizra/*", "githubActions": {"owner": "bizra"}}],
+            "exemptNamespaces": ["kube-system"]
+        }))
+        .expect("valid settings");
+        assert_eq!(
+            settings.rule_toggles(),
+            RuleToggles {
+                signed_images: true,
+                non_root: false,
+                limits: false,
+                security_context: false
+            }
+        );
     }
 
     #[test]
@@ -362,7 +618,31 @@ MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEK5dJ8tlF4eIBlywvJQeKYUx1mQF7
             ),
             (
                 serde_json::json!({"rules": {"signedImages": false}, "pinDigest": true}),
-                "pinDigest needs",
+                "pinDigest is replaced by a second policy with `job: pinDigests`",
+            ),
+            (
+                serde_json::json!({"signatures": [{"image": "x/*", "githubActions": {"owner": "o"}}], "pinDigest": false}),
+                "pinDigest is replaced",
+            ),
+            (
+                serde_json::json!({"job": "pinDigests", "signatures": [{"image": "x/*", "githubActions": {"owner": "o"}}], "rules": {"nonRoot": true}}),
+                "job pinDigests only verifies signatures and pins digests; rules belongs to the validating policy",
+            ),
+            (
+                serde_json::json!({"job": "pinDigests", "signatures": [{"image": "x/*", "githubActions": {"owner": "o"}}], "requireRequests": false, "rules": {}}),
+                "rules and requireRequests belong to the validating policy",
+            ),
+            (
+                serde_json::json!({"job": "pinDigests", "allowedUnsigned": ["*"]}),
+                "allowedUnsigned belongs to the validating policy",
+            ),
+            (
+                serde_json::json!({"job": "pinDigests"}),
+                "job pinDigests needs signature rules",
+            ),
+            (
+                serde_json::json!({"job": "mutate", "rules": {"signedImages": false}}),
+                "unknown variant `mutate`",
             ),
             (
                 serde_json::json!({"rules": {"signedImages": false}, "exemptNamespaces": [""]}),

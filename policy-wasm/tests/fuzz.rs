@@ -177,7 +177,7 @@ fn mutated_and_random_settings_never_panic() {
     let base = json!({
         "signatures": [{"image": "ghcr.io/bizra/*", "githubActions": {"owner": "bizra", "repo": "node"}}],
         "allowedUnsigned": ["registry.k8s.io/*"], "exemptNamespaces": ["kube-system"],
-        "rules": {"signedImages": true}, "pinDigest": true
+        "job": "pinDigests"
     });
     let mut rng = Rng(0x5eed_0003);
     for case in 0..4000 {

@@ -116,18 +116,23 @@ fn rbac_and_admission_policy_manifests_apply_with_dry_run_and_for_real() {
             );
         }
     }
-    let policy = kubectl_ok(&[
+    let policies = kubectl_ok(&[
         "get",
         "clusteradmissionpolicy",
         "bizra-secure-pods",
+        "bizra-pin-digests",
         "-o",
-        "jsonpath={.spec.mode}",
+        "jsonpath={range .items[*]}{.metadata.name}={.spec.mode}/{.spec.mutating} {end}",
     ]);
-    assert_eq!(policy, "protect");
+    assert_eq!(
+        policies.trim(),
+        "bizra-secure-pods=protect/false bizra-pin-digests=protect/true"
+    );
     let _ = kubectl(&[
         "delete",
         "clusteradmissionpolicy",
         "bizra-secure-pods",
+        "bizra-pin-digests",
         "--wait=false",
     ]);
 }

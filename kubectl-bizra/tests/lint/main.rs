@@ -149,16 +149,34 @@ fn yaml(path: &Path) -> serde_json::Value {
 }
 
 #[test]
-fn the_cluster_admission_policy_matches_the_policys_metadata_and_settings() {
-    let policy = yaml(&repo_root().join("manifests/policy/clusteradmissionpolicy.yaml"));
+fn the_cluster_admission_policies_match_the_policys_metadata_and_settings() {
+    use policy_wasm::settings::Job;
+    for (file, job) in [
+        ("bizra-secure-pods", Job::Validate),
+        ("bizra-pin-digests", Job::PinDigests),
+    ] {
+        let policy = yaml(&repo_root().join(format!("manifests/policy/{file}.yaml")));
+        assert_eq!(policy["metadata"]["name"], file);
+        the_policy_matches_the_metadata_and_settings(&policy, job);
+    }
+}
+
+fn the_policy_matches_the_metadata_and_settings(
+    policy: &serde_json::Value,
+    job: policy_wasm::settings::Job,
+) {
     let metadata = yaml(&repo_root().join("policy-wasm/metadata.yml"));
     let spec = &policy["spec"];
 
     // The settings pass the policy's own validate_settings.
     let settings = serde_json::to_vec(&spec["settings"]).expect("settings JSON");
     let parsed = policy_wasm::settings::Settings::parse(&settings).expect("settings are valid");
-    // Pinning digests mutates: the policy must be allowed to.
-    assert_eq!(spec["mutating"], serde_json::Value::Bool(parsed.pin_digest));
+    assert_eq!(parsed.job, job);
+    // Only the pinning policy mutates; the one that checks runs on the final object.
+    assert_eq!(
+        spec["mutating"],
+        serde_json::Value::Bool(job == policy_wasm::settings::Job::PinDigests)
+    );
     assert_eq!(metadata["mutating"], true);
 
     // Same resources and operations as the metadata the policy ships with.

@@ -1,7 +1,50 @@
 //! Resource limits: cpu and memory limits on every container and init container, and optionally
-//! requests too. Ephemeral containers cannot carry resources and are exempt.
+//! requests too. Ephemeral containers cannot carry resources and are exempt. A limit of zero
+//! (`0`, `0m`, `0Gi`, `0.0`) is no limit: the kubelet sets no quota for it.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use super::{PodFields, Rule, Violation, containers};
+
+/// Whether a quantity (`<sign><digits>[.<digits>]<suffix>`, as Kubernetes writes them) is zero.
+/// The suffix does not matter for zero (`0Gi`, `0m`, `0e3`); a text that is not a quantity is
+/// not called zero (the apiserver refuses it before any policy sees it).
+fn is_zero(quantity: &str) -> bool {
+    let text = quantity.trim();
+    let unsigned = text.strip_prefix(['+', '-']).unwrap_or(text);
+    let number_end = unsigned
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(unsigned.len());
+    let (number, suffix) = unsigned.split_at(number_end);
+    let digits = number.chars().filter(char::is_ascii_digit).count();
+    let well_formed_number = digits > 0 && number.matches('.').count() <= 1;
+    let known_suffix = matches!(
+        suffix,
+        "" | "n"
+            | "u"
+            | "m"
+            | "k"
+            | "M"
+            | "G"
+            | "T"
+            | "P"
+            | "E"
+            | "Ki"
+            | "Mi"
+            | "Gi"
+            | "Ti"
+            | "Pi"
+            | "Ei"
+    ) || suffix
+        .strip_prefix(['e', 'E'])
+        .map(|exponent| exponent.strip_prefix(['+', '-']).unwrap_or(exponent))
+        .is_some_and(|exponent| {
+            !exponent.is_empty() && exponent.chars().all(|c| c.is_ascii_digit())
+        });
+    well_formed_number && known_suffix && number.chars().all(|c| c == '0' || c == '.')
+}
 
 pub fn check_limits(spec: &PodFields, require_requests: bool) -> Vec<Violation> {
     let mut violations = Vec::new();
@@ -11,16 +54,21 @@ pub fn check_limits(spec: &PodFields, require_requests: bool) -> Vec<Violation> 
         };
         let limits = resources.and_then(|r| r.limits.as_ref());
         let requests = resources.and_then(|r| r.requests.as_ref());
-        let mut check = |set: Option<&std::collections::BTreeMap<String, _>>, what: &str| {
+        let mut check = |set: Option<&BTreeMap<String, Quantity>>, what: &str| {
             for resource in ["cpu", "memory"] {
-                if !set.is_some_and(|s| s.contains_key(resource)) {
-                    violations.push(Violation {
-                        rule: Rule::Limits,
-                        kind: c.kind,
-                        container: c.name.to_owned(),
-                        message: format!("no {resource} {what}"),
-                    });
-                }
+                let message = match set.and_then(|s| s.get(resource)) {
+                    None => format!("no {resource} {what}"),
+                    Some(Quantity(value)) if what == "limit" && is_zero(value) => format!(
+                        "no {resource} limit: {value:?} is zero, which the kubelet treats as no limit"
+                    ),
+                    Some(_) => continue,
+                };
+                violations.push(Violation {
+                    rule: Rule::Limits,
+                    kind: c.kind,
+                    container: c.name.to_owned(),
+                    message,
+                });
             }
         };
         check(limits, "limit");
@@ -57,6 +105,30 @@ mod tests {
                 "container \"bizra-node\": no memory limit [limits]"
             ]
         );
+    }
+
+    #[test]
+    fn a_zero_limit_is_no_limit_and_its_value_is_named() {
+        for zero in ["0", "0m", "0Gi", "0.0", "000", "+0", "0e3", "0.000Ki"] {
+            let spec = pod_spec(|v| {
+                v["containers"][0]["resources"]["limits"] = json!({"cpu": zero, "memory": "1Gi"})
+            });
+            assert_eq!(
+                messages(&spec, false),
+                [format!(
+                    "container \"bizra-node\": no cpu limit: {zero:?} is zero, which the kubelet treats as no limit [limits]"
+                )],
+                "{zero}"
+            );
+        }
+        for not_zero in ["1", "0.1", "100m", "1Gi", "0.0001", "1e0", "0x", "", "."] {
+            assert!(!is_zero(not_zero), "{not_zero:?} called zero");
+        }
+        // A zero request is a request (it only matters for scheduling).
+        let zero_request = pod_spec(|v| {
+            v["containers"][0]["resources"]["requests"] = json!({"cpu": "0", "memory": "0"})
+        });
+        assert!(messages(&zero_request, true).is_empty());
     }
 
     #[test]

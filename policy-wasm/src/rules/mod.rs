@@ -5,6 +5,7 @@
 mod limits;
 mod non_root;
 mod security_context;
+pub mod signed_images;
 
 use k8s_openapi::api::core::v1::{
     PodSecurityContext, PodSpec, ResourceRequirements, SecurityContext,
@@ -46,6 +47,22 @@ pub enum ContainerKind {
 }
 
 impl ContainerKind {
+    /// Every kind, in the order the rules walk them.
+    pub const ALL: [ContainerKind; 3] = [
+        ContainerKind::Container,
+        ContainerKind::InitContainer,
+        ContainerKind::EphemeralContainer,
+    ];
+
+    /// The pod spec field holding the list.
+    pub fn field(self) -> &'static str {
+        match self {
+            ContainerKind::Container => "containers",
+            ContainerKind::InitContainer => "initContainers",
+            ContainerKind::EphemeralContainer => "ephemeralContainers",
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             ContainerKind::Container => "container",
@@ -147,36 +164,36 @@ impl From<&PodSpec> for PodFields {
     }
 }
 
-/// Every container of the pod: containers, then init containers, then ephemeral containers.
-pub fn containers(spec: &PodFields) -> Vec<ContainerView<'_>> {
-    fn view(kind: ContainerKind, c: &ContainerFields) -> ContainerView<'_> {
-        ContainerView {
-            kind,
-            name: &c.name,
-            image: c.image.as_deref(),
-            security_context: c.security_context.as_ref(),
-            resources: Some(c.resources.as_ref()),
+impl PodFields {
+    /// The containers of one kind.
+    pub fn list(&self, kind: ContainerKind) -> &[ContainerFields] {
+        match kind {
+            ContainerKind::Container => &self.containers,
+            ContainerKind::InitContainer => self.init_containers.as_deref().unwrap_or_default(),
+            ContainerKind::EphemeralContainer => {
+                self.ephemeral_containers.as_deref().unwrap_or_default()
+            }
         }
     }
-    let regular = spec
-        .containers
-        .iter()
-        .map(|c| view(ContainerKind::Container, c));
-    let init = spec
-        .init_containers
-        .iter()
-        .flatten()
-        .map(|c| view(ContainerKind::InitContainer, c));
-    let ephemeral = spec
-        .ephemeral_containers
-        .iter()
-        .flatten()
-        .map(|c| ContainerView {
-            // Ephemeral containers cannot carry resources: the limits rule skips them.
-            resources: None,
-            ..view(ContainerKind::EphemeralContainer, c)
-        });
-    regular.chain(init).chain(ephemeral).collect()
+}
+
+/// Every container of the pod: containers, then init containers, then ephemeral containers. The
+/// one walk every rule uses (pinning walks the same [`ContainerKind::ALL`] in the JSON).
+pub fn containers(spec: &PodFields) -> Vec<ContainerView<'_>> {
+    ContainerKind::ALL
+        .into_iter()
+        .flat_map(|kind| {
+            spec.list(kind).iter().map(move |c| ContainerView {
+                kind,
+                name: &c.name,
+                image: c.image.as_deref(),
+                security_context: c.security_context.as_ref(),
+                // Ephemeral containers cannot carry resources: the limits rule skips them.
+                resources: (kind != ContainerKind::EphemeralContainer)
+                    .then_some(c.resources.as_ref()),
+            })
+        })
+        .collect()
 }
 
 /// Where the pod spec sits in each kind that carries one (a JSON pointer): Pod, the workload

@@ -8,6 +8,13 @@
 //! gets its answer from the handler, read back with `__host_response[_len]` or
 //! `__host_error[_len]`.
 
+pub mod cosign;
+pub mod https;
+pub mod kubewarden;
+pub mod oci;
+pub mod server;
+pub mod sigstore_verify;
+
 use std::path::{Path, PathBuf};
 
 use wasmtime::{

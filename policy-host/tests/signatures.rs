@@ -9,7 +9,7 @@ mod support;
 
 use kubewarden_policy_sdk::response::ValidationResponse;
 use serde_json::{Value, json};
-use support::cosign::{CosignKey, Tamper, copy_signature, sign};
+use support::cosign::{CosignKey, Tamper, copy_signature, new_key, sign};
 use support::registry::{Registry, push_image};
 use support::sigstore_host::sigstore_verifier;
 use support::{fixture, new_host, validate};
@@ -57,7 +57,7 @@ fn rejection(response: &ValidationResponse) -> String {
 
 #[test]
 fn keys_are_generated_in_cosign_format() {
-    let key = CosignKey::generate("correct horse");
+    let key = new_key("correct horse");
     assert!(
         key.encrypted_private_pem
             .starts_with("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----"),
@@ -72,7 +72,7 @@ fn a_signed_image_is_admitted_and_pinned_to_the_digest_that_was_verified() {
     let registry = Registry::start();
     let image = registry.image("bizra/node:v2.3.0");
     let digest = block_on(push_image(&image, "bizra-apex v2.3.0"));
-    let key = CosignKey::generate("pw");
+    let key = new_key("pw");
     block_on(sign(&image, &key, &[], Tamper::Nothing));
 
     let response = admit(&trusting(&registry, &key, json!({})), &pod_running(&image));
@@ -95,7 +95,7 @@ fn an_unsigned_image_is_rejected() {
     let registry = Registry::start();
     let image = registry.image("bizra/node:unsigned");
     block_on(push_image(&image, "never signed"));
-    let key = CosignKey::generate("pw");
+    let key = new_key("pw");
 
     let message = rejection(&admit(
         &trusting(&registry, &key, json!({})),
@@ -113,8 +113,8 @@ fn a_signature_by_another_key_is_rejected() {
     let registry = Registry::start();
     let image = registry.image("bizra/node:v2.3.0");
     block_on(push_image(&image, "bizra-apex v2.3.0"));
-    let signer = CosignKey::generate("pw");
-    let trusted = CosignKey::generate("pw");
+    let signer = new_key("pw");
+    let trusted = new_key("pw");
     block_on(sign(&image, &signer, &[], Tamper::Nothing));
 
     let message = rejection(&admit(
@@ -138,7 +138,7 @@ fn a_signature_by_another_key_is_rejected() {
 #[test]
 fn a_tampered_signature_is_rejected() {
     let registry = Registry::start();
-    let key = CosignKey::generate("pw");
+    let key = new_key("pw");
 
     let flipped = registry.image("bizra/node:flipped-bit");
     block_on(push_image(&flipped, "flipped"));
@@ -163,7 +163,7 @@ fn a_tampered_signature_is_rejected() {
 #[test]
 fn required_annotations_must_be_in_the_signed_payload() {
     let registry = Registry::start();
-    let key = CosignKey::generate("pw");
+    let key = new_key("pw");
     let image = registry.image("bizra/node:v2.3.0");
     block_on(push_image(&image, "bizra-apex v2.3.0"));
     block_on(sign(&image, &key, &[("env", "testnet")], Tamper::Nothing));
@@ -181,7 +181,7 @@ fn required_annotations_must_be_in_the_signed_payload() {
 #[test]
 fn a_tag_moved_after_signing_is_rejected() {
     let registry = Registry::start();
-    let key = CosignKey::generate("pw");
+    let key = new_key("pw");
     let image = registry.image("bizra/node:v2.3.0");
     block_on(push_image(&image, "the build that was signed"));
     block_on(sign(&image, &key, &[], Tamper::Nothing));
@@ -197,7 +197,7 @@ fn a_tag_moved_after_signing_is_rejected() {
 #[test]
 fn a_signature_replayed_under_another_images_signature_tag_is_rejected() {
     let registry = Registry::start();
-    let key = CosignKey::generate("pw");
+    let key = new_key("pw");
     let signed = registry.image("bizra/node:v2.3.0");
     let unsigned = registry.image("bizra/node:v2.4.0-unreviewed");
     let signed_digest = block_on(push_image(
@@ -223,7 +223,7 @@ fn a_signature_replayed_under_another_images_signature_tag_is_rejected() {
 #[test]
 fn an_unreachable_registry_fails_closed() {
     let mut registry = Registry::start();
-    let key = CosignKey::generate("pw");
+    let key = new_key("pw");
     let image = registry.image("bizra/node:v2.3.0");
     block_on(push_image(&image, "bizra-apex v2.3.0"));
     block_on(sign(&image, &key, &[], Tamper::Nothing));
@@ -241,7 +241,7 @@ fn an_unreachable_registry_fails_closed() {
 #[test]
 fn every_image_of_a_pod_is_verified_and_each_failure_is_reported() {
     let registry = Registry::start();
-    let key = CosignKey::generate("pw");
+    let key = new_key("pw");
     let signed = registry.image("bizra/node:v2.3.0");
     let unsigned = registry.image("bizra/sidecar:v1");
     block_on(push_image(&signed, "node"));

@@ -1,7 +1,6 @@
 //! A real OCI registry on loopback: Debian's `docker-registry` (CNCF distribution 2.8), started
 //! per test on a free port with its own storage, and a pusher for small test images.
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -10,10 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use oci_client::client::{Config, ImageLayer};
-use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference};
-use sigstore::registry::{ClientConfig, ClientProtocol};
+pub use policy_host::oci::plain_http;
 
 pub struct Registry {
     child: Option<Child>,
@@ -144,77 +140,9 @@ impl Drop for Registry {
     }
 }
 
-/// The registry spoken to over plain HTTP: it listens on loopback only. sigstore's form of the
-/// client settings; oci-client takes them converted.
-pub fn plain_http() -> ClientConfig {
-    ClientConfig {
-        protocol: ClientProtocol::Http,
-        ..Default::default()
-    }
-}
-
-/// Pushes a one-layer image whose only file is `/etc/motd` holding `motd`, and returns its
-/// manifest digest.
+/// [`policy_host::oci::push_image`], failing the test on an error.
 pub async fn push_image(image: &str, motd: &str) -> String {
-    let reference: Reference = image.parse().expect("image reference");
-    let layer = tar_with_one_file("etc/motd", motd.as_bytes());
-    let diff_id = sha256_hex(&layer);
-    let config = serde_json::json!({
-        "architecture": "amd64",
-        "os": "linux",
-        "config": {"User": "10001", "Entrypoint": ["/bin/bizra-apex"]},
-        "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{diff_id}")]},
-    });
-    let client = Client::new(plain_http().into());
-    client
-        .push(
-            &reference,
-            &[ImageLayer::oci_v1(layer, None)],
-            Config::oci_v1(
-                serde_json::to_vec(&config).expect("config JSON"),
-                Some(BTreeMap::new()),
-            ),
-            &RegistryAuth::Anonymous,
-            None,
-        )
+    policy_host::oci::push_image(image, motd)
         .await
-        .unwrap_or_else(|e| panic!("push {image}: {e}"));
-    client
-        .fetch_manifest_digest(&reference, &RegistryAuth::Anonymous)
-        .await
-        .unwrap_or_else(|e| panic!("digest of {image}: {e}"))
-}
-
-/// A POSIX ustar archive holding one regular file.
-fn tar_with_one_file(path: &str, content: &[u8]) -> Vec<u8> {
-    let mut header = [0u8; 512];
-    header[..path.len()].copy_from_slice(path.as_bytes());
-    let mut field = |offset: usize, text: &str| {
-        header[offset..offset + text.len()].copy_from_slice(text.as_bytes());
-    };
-    field(100, "0000644\0"); // mode
-    field(108, "0000000\0"); // uid
-    field(116, "0000000\0"); // gid
-    field(124, &format!("{:011o}\0", content.len())); // size
-    field(136, "00000000000\0"); // mtime
-    field(148, "        "); // checksum, counted as spaces
-    field(156, "0"); // regular file
-    field(257, "ustar\0");
-    field(263, "00");
-    let checksum: u32 = header.iter().map(|&b| u32::from(b)).sum();
-    header[148..156].copy_from_slice(format!("{checksum:06o}\0 ").as_bytes());
-
-    let mut archive = header.to_vec();
-    archive.extend_from_slice(content);
-    archive.resize(archive.len().div_ceil(512) * 512, 0);
-    archive.extend_from_slice(&[0u8; 1024]);
-    archive
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+        .unwrap_or_else(|e| panic!("{e}"))
 }

@@ -9,7 +9,7 @@ log() { printf '[setup] %s\n' "$*" >&2; }
 
 # docker-registry is the OCI registry the signature tests push to and verify from; libssl-dev and
 # pkg-config build the OpenSSL TLS backend of the sigstore client those tests use.
-debian_packages=(etcd-server iproute2 prometheus curl ca-certificates docker-registry libssl-dev pkg-config)
+debian_packages=(etcd-server iproute2 prometheus curl ca-certificates openssl docker-registry libssl-dev pkg-config)
 missing=()
 for pkg in "${debian_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

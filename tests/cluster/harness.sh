@@ -10,6 +10,8 @@
 #   harness.sh crds     install the upstream CRDs of the optional manifests (tests/cluster/crds.sh)
 #   harness.sh restart-apiserver [SECONDS]   kill the kube-apiserver, keep it down SECONDS, start it
 #                       again (disruption tests)
+#   harness.sh admission up|down|stop-server|env   the admission edge: manifests/policy enforced
+#                       through webhooks by the test bed's admission server (admission.sh)
 #
 # BIZRA_AUDIT=1 makes the apiserver write an audit log ($BIZRA_CLUSTER_DIR/kwok/clusters/bizra/
 # logs/audit.log), for counting API requests (tests/bench/validate-bench.sh).
@@ -265,6 +267,7 @@ up() {
 
 down() {
   require_root
+  bash "$here/admission.sh" down >/dev/null 2>&1 || true
   report_exited_components || true
   prometheus_down
   nodesim_down
@@ -362,5 +365,6 @@ case "${1:-}" in
   env) echo "export KUBECONFIG=$kubeconfig" ;;
   crds) crds ;;
   restart-apiserver) restart_apiserver "${2:-0}" ;;
-  *) echo "usage: $0 up|down|status|env|crds|restart-apiserver [SECONDS]" >&2; exit 2 ;;
+  admission) shift; bash "$here/admission.sh" "$@" ;;
+  *) echo "usage: $0 up|down|status|env|crds|restart-apiserver [SECONDS]|admission up|down|stop-server|env" >&2; exit 2 ;;
 esac

@@ -1,0 +1,518 @@
+//! Each requirement of the admission edge, through the real apiserver.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+use super::*;
+
+fn refused(out: &Output) -> String {
+    assert!(!out.status.success(), "admitted: {}", text(out));
+    text(out)
+}
+
+#[test]
+#[ignore = "needs the local cluster; run by tests/run.sh"]
+fn an_unsigned_image_is_refused_with_the_policys_message() {
+    let _edge = enforcing();
+    let ns = TestNamespace::new("adm-unsigned");
+    let (image, _) = pushed("bizra/node:unsigned");
+    let message = refused(&apply(&pod(
+        &ns.name,
+        "unsigned",
+        vec![compliant_container("bizra-node", &image)],
+    )));
+    assert!(message.contains("denied the request"), "{message}");
+    assert!(
+        message.contains(&format!(
+            "Pod {}/unsigned is not accepted (1 violation): container \"bizra-node\": image {image}: signature verification failed",
+            ns.name
+        )) && message.contains("no signatures found")
+            && message.contains("[signedImages]"),
+        "{message}"
+    );
+}
+
+#[test]
+#[ignore = "needs the local cluster; run by tests/run.sh"]
+fn a_signed_image_is_admitted_and_stored_pinned_to_its_digest() {
+    let _edge = enforcing();
+    let ns = TestNamespace::new("adm-signed");
+    let (image, digest) = signed("bizra/node:signed-pod");
+    let out = apply(&pod(
+        &ns.name,
+        "signed",
+        vec![compliant_container("bizra-node", &image)],
+    ));
+    assert!(out.status.success(), "{}", text(&out));
+    let stored = kubectl_ok(&[
+        "get",
+        "pod",
+        "signed",
+        "-n",
+        &ns.name,
+        "-o",
+        "jsonpath={.spec.containers[0].image}",
+    ]);
+    assert_eq!(stored, format!("{image}@{digest}"));
+}
+
+#[test]
+#[ignore = "needs the local cluster; run by tests/run.sh"]
+fn root_zero_and_missing_limits_and_privilege_escalation_are_listed_in_one_message() {
+    let _edge = enforcing();
+    let ns = TestNamespace::new("adm-violations");
+    let (image, _) = signed("bizra/node:violations");
+    let out = apply(&pod(
+        &ns.name,
+        "broken",
+        vec![json!({
+            "name": "bizra-node",
+            "image": image,
+            "securityContext": {"runAsUser": 0, "allowPrivilegeEscalation": true, "capabilities": {"drop": ["ALL"]}},
+            "resources": {"limits": {"cpu": "0"}}
+        })],
+    ));
+    let message = refused(&out);
+    assert_eq!(
+        message.matches("denied the request").count(),
+        1,
+        "{message}"
+    );
+    for expected in [
+        format!("webhook \"{SERVER_POLICY}.kubewarden.admission\" denied the request"),
+        format!("Pod {}/broken is not accepted (5 violations)", ns.name),
+        "runAsNonRoot is not set on the container or the pod; it must be true [nonRoot]".into(),
+        "runAsUser is 0 (root), set on the container [nonRoot]".into(),
+        "no cpu limit: \"0\" is zero, which the kubelet treats as no limit [limits]".into(),
+        "no memory limit [limits]".into(),
+        "allowPrivilegeEscalation".into(),
+    ] {
+        assert!(
+            message.contains(&expected),
+            "{expected} missing from {message}"
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs the local cluster; run by tests/run.sh"]
+fn a_deployment_with_a_broken_template_is_refused_before_any_pod_exists() {
+    let _edge = enforcing();
+    let ns = TestNamespace::new("adm-deployment");
+    let (image, _) = signed("bizra/node:deployment");
+    let mut container = compliant_container("bizra-node", &image);
+    container["securityContext"]["runAsUser"] = json!(0);
+    let deployment = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "root-node", "namespace": ns.name},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "root-node"}},
+            "template": {"metadata": {"labels": {"app": "root-node"}}, "spec": {"containers": [container]}}
+        }
+    });
+    let message = refused(&apply(&deployment));
+    assert!(
+        message.contains(&format!("Deployment {}/root-node is not accepted", ns.name))
+            && message.contains("[nonRoot]"),
+        "{message}"
+    );
+    assert_eq!(
+        kubectl_ok(&[
+            "get",
+            "deployments,replicasets,pods",
+            "-n",
+            &ns.name,
+            "-o",
+            "name"
+        ])
+        .trim(),
+        ""
+    );
+}
+
+#[test]
+#[ignore = "needs the local cluster; run by tests/run.sh"]
+fn kubectl_bizra_deploys_the_shipped_manifests_with_a_signed_image_and_the_gates_pass() {
+    let _edge = enforcing();
+    let ns = TestNamespace::new("adm-deploy");
+    let (image, digest) = signed("bizra/node:v2.2.0-rc1");
+    let out = Command::new(workspace_binary("kubectl-bizra"))
+        .env("KUBECONFIG", state_dir().join("kubeconfig"))
+        .args([
+            "deploy",
+            "-n",
+            &ns.name,
+            "--image",
+            &image,
+            "--timeout",
+            "3m",
+            "--prometheus-url",
+            "http://127.0.0.1:9090",
+            "-o",
+            "json",
+        ])
+        .output()
+        .expect("kubectl-bizra runs");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("deploy report JSON");
+    let rejected: Vec<&Value> = report["objects"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|o| o["action"] == "failed")
+        .collect();
+    assert!(rejected.is_empty(), "{report}");
+    // Both tracks were admitted, pinned by the mutating policy.
+    for deployment in ["bizra-apex", "bizra-apex-canary"] {
+        let stored = kubectl_ok(&[
+            "get",
+            "deployment",
+            deployment,
+            "-n",
+            &ns.name,
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image}",
+        ]);
+        assert_eq!(stored, format!("{image}@{digest}"), "{deployment}");
+    }
+    let log = server_log();
+    assert!(
+        log.contains(&format!("policy={SERVER_POLICY}"))
+            && log.contains(&format!("object={}/bizra-apex ", ns.name)),
+        "the server saw no request for the deployment"
+    );
+}
+
+#[test]
+#[ignore = "needs the local cluster; run by tests/run.sh"]
+fn kubectl_debug_with_a_root_container_is_refused_and_a_compliant_one_admitted() {
+    let _edge = enforcing();
+    let ns = TestNamespace::new("adm-debug");
+    let (image, _) = signed("bizra/node:debug");
+    let out = apply(&pod(
+        &ns.name,
+        "target",
+        vec![compliant_container("bizra-node", &image)],
+    ));
+    assert!(out.status.success(), "{}", text(&out));
+
+    let root = kubectl(&[
+        "debug",
+        "pod/target",
+        "-n",
+        &ns.name,
+        "--image",
+        &image,
+        "-c",
+        "root-debugger",
+        "--profile",
+        "general",
+    ]);
+    let message = refused(&root);
+    assert!(
+        message.contains("ephemeral container \"root-debugger\": runAsNonRoot is not set")
+            && message.contains("[nonRoot]"),
+        "{message}"
+    );
+    let restricted = kubectl(&[
+        "debug",
+        "pod/target",
+        "-n",
+        &ns.name,
+        "--image",
+        &image,
+        "-c",
+        "debugger",
+        "--profile",
+        "restricted",
+    ]);
+    assert!(restricted.status.success(), "{}", text(&restricted));
+    let names = kubectl_ok(&[
+        "get",
+        "pod",
+        "target",
+        "-n",
+        &ns.name,
+        "-o",
+        "jsonpath={.spec.ephemeralContainers[*].name}",
+    ]);
+    assert_eq!(names, "debugger");
+}
+
+#[test]
+#[ignore = "needs the local cluster; run by tests/run.sh"]
+fn a_replicaset_from_before_the_webhooks_can_be_scaled_down_and_deleted() {
+    let _guard = serial();
+    let _restore = RestoreOnDrop;
+    admission("up", &[]);
+    let ns = TestNamespace::new("adm-legacy");
+    // The webhooks go away for a moment, as before the policy was installed.
+    kubectl_ok(&[
+        "delete",
+        "validatingwebhookconfigurations,mutatingwebhookconfigurations",
+        "-l",
+        "app.kubernetes.io/part-of=kubewarden",
+    ]);
+    let legacy = json!({
+        "apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": {"name": "legacy", "namespace": ns.name},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "legacy"}},
+            "template": {"metadata": {"labels": {"app": "legacy"}},
+                         "spec": {"containers": [{"name": "old", "image": "busybox:1.36"}]}}
+        }
+    });
+    eventually(
+        "the ReplicaSet to be created unchecked",
+        Duration::from_secs(60),
+        || apply(&legacy).status.success().then_some(()),
+    );
+    admission("up", &[]);
+    // Still broken: a new one like it is refused now.
+    let mut twin = legacy.clone();
+    twin["metadata"]["name"] = json!("legacy-twin");
+    refused(&apply(&twin));
+
+    // What the deployment controller does to an old ReplicaSet: replicas and annotations change,
+    // the template does not.
+    let scaled = kubectl(&[
+        "patch",
+        "replicaset",
+        "legacy",
+        "-n",
+        &ns.name,
+        "--type",
+        "merge",
+        "-p",
+        r#"{"metadata":{"annotations":{"deployment.kubernetes.io/revision":"1"}},"spec":{"replicas":0}}"#,
+    ]);
+    assert!(scaled.status.success(), "{}", text(&scaled));
+    assert_eq!(
+        kubectl_ok(&[
+            "get",
+            "replicaset",
+            "legacy",
+            "-n",
+            &ns.name,
+            "-o",
+            "jsonpath={.spec.replicas}"
+        ]),
+        "0"
+    );
+    // A change to the pod spec is checked in full.
+    let changed = kubectl(&[
+        "patch",
+        "replicaset",
+        "legacy",
+        "-n",
+        &ns.name,
+        "--type",
+        "json",
+        "-p",
+        r#"[{"op":"add","path":"/spec/template/spec/containers/0/env","value":[{"name":"A","value":"1"}]}]"#,
+    ]);
+    let message = refused(&changed);
+    assert!(
+        message.contains("ReplicaSet") && message.contains("[nonRoot]"),
+        "{message}"
+    );
+    let deleted = kubectl(&[
+        "delete",
+        "replicaset",
+        "legacy",
+        "-n",
+        &ns.name,
+        "--wait=true",
+    ]);
+    assert!(deleted.status.success(), "{}", text(&deleted));
+}
+
+/// A mutating webhook that injects a root sidecar into every pod of one namespace, served here.
+struct RootSidecarInjector {
+    name: String,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl RootSidecarInjector {
+    fn start(namespace: &str, sidecar_image: &str) -> Self {
+        let dir = admission_dir();
+        let tls = policy_host::https::acceptor(
+            &std::fs::read(dir.join("tls.crt")).expect("tls.crt"),
+            &std::fs::read(dir.join("tls.key")).expect("tls.key"),
+        )
+        .expect("TLS");
+        let sidecar = json!({"name": "injected-root", "image": sidecar_image, "securityContext": {"runAsUser": 0}});
+        let handler: policy_host::https::Handler = Arc::new(move |_, _, body| {
+            let review: Value = serde_json::from_slice(body).unwrap_or_default();
+            let patch = json!([{"op": "add", "path": "/spec/containers/-", "value": sidecar}]);
+            let answer = json!({
+                "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+                "response": {
+                    "uid": review["request"]["uid"], "allowed": true, "patchType": "JSONPatch",
+                    "patch": base64::engine::general_purpose::STANDARD.encode(patch.to_string())
+                }
+            });
+            (200, answer.to_string().into_bytes())
+        });
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("listen");
+        let port = listener.local_addr().expect("address").port();
+        runtime.spawn(policy_host::https::serve(listener, tls, handler));
+        // Named to sort after Kubewarden's: mutating webhooks run in name order.
+        let name = format!("zz-root-sidecar-{namespace}");
+        let configuration = json!({
+            "apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+            "metadata": {"name": name},
+            "webhooks": [{
+                "name": "root-sidecar.bizra.test",
+                "clientConfig": {
+                    "url": format!("https://127.0.0.1:{port}/inject"),
+                    "caBundle": base64::engine::general_purpose::STANDARD.encode(std::fs::read(dir.join("ca.crt")).expect("ca.crt"))
+                },
+                "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"], "operations": ["CREATE"]}],
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+                "sideEffects": "None", "failurePolicy": "Fail", "admissionReviewVersions": ["v1"]
+            }]
+        });
+        let out = apply(&configuration);
+        assert!(out.status.success(), "{}", text(&out));
+        RootSidecarInjector {
+            name,
+            _runtime: runtime,
+        }
+    }
+}
+
+impl Drop for RootSidecarInjector {
+    fn drop(&mut self) {
+        let _ = kubectl(&["delete", "mutatingwebhookconfiguration", &self.name]);
+    }
+}
+
+#[test]
+#[ignore = "needs the local cluster; run by tests/run.sh"]
+fn a_root_sidecar_injected_after_our_webhooks_is_refused_by_the_validating_policy() {
+    let _edge = enforcing();
+    let ns = TestNamespace::new("adm-injector");
+    let (image, _) = signed("bizra/node:injected");
+    let _injector = RootSidecarInjector::start(&ns.name, &image);
+    let message = eventually(
+        "the injected sidecar to be refused",
+        Duration::from_secs(60),
+        || {
+            let out = apply(&pod(
+                &ns.name,
+                "victim",
+                vec![compliant_container("bizra-node", &image)],
+            ));
+            let message = text(&out);
+            (!out.status.success() && message.contains("injected-root")).then_some(message)
+        },
+    );
+    assert!(
+        message.contains(&format!(
+            "webhook \"{SERVER_POLICY}.kubewarden.admission\" denied the request"
+        )) && message.contains("container \"injected-root\": runAsUser is 0 (root)"),
+        "{message}"
+    );
+    assert!(!message.contains("container \"bizra-node\""), "{message}");
+}
+
+#[test]
+#[ignore = "needs the local cluster; run by tests/run.sh"]
+fn with_the_server_stopped_pods_are_refused_except_in_excluded_namespaces() {
+    let _guard = serial();
+    let _restore = RestoreOnDrop;
+    admission("up", &[]);
+    let ns = TestNamespace::new("adm-down");
+    let (image, _) = signed("bizra/node:server-down");
+    admission("stop-server", &[]);
+    let message = refused(&apply(&pod(
+        &ns.name,
+        "p",
+        vec![compliant_container("bizra-node", &image)],
+    )));
+    assert!(message.contains("failed calling webhook"), "{message}");
+
+    // Kubewarden's own namespace (the controller's exclusion) and kube-public (the policy's).
+    for excluded in ["kubewarden", "kube-public"] {
+        let _ = kubectl(&["create", "namespace", excluded]);
+        let out = kubectl_stdin(
+            &["create", "--dry-run=server", "-f", "-"],
+            &pod(
+                excluded,
+                "root",
+                vec![json!({"name": "c", "image": "busybox:1.36"})],
+            )
+            .to_string(),
+        );
+        assert!(out.status.success(), "{excluded}: {}", text(&out));
+    }
+}
+
+#[test]
+#[ignore = "needs the local cluster; run by tests/run.sh"]
+fn monitor_mode_admits_and_the_server_logs_what_it_would_have_refused() {
+    let _guard = serial();
+    let _restore = RestoreOnDrop;
+    admission("up", &[("BIZRA_ADMISSION_MODE", "monitor")]);
+    let ns = TestNamespace::new("adm-monitor");
+    let out = apply(&pod(
+        &ns.name,
+        "root-monitored",
+        vec![json!({"name": "c", "image": "busybox:1.36"})],
+    ));
+    assert!(out.status.success(), "{}", text(&out));
+    let line = server_log()
+        .lines()
+        .find(|l| {
+            l.contains(&format!("object={}/root-monitored", ns.name)) && l.contains(SERVER_POLICY)
+        })
+        .map(str::to_string)
+        .expect("the server logged the request");
+    assert!(
+        line.contains("monitor mode: would reject")
+            && line.contains("[nonRoot]")
+            && line.contains("allowed=true"),
+        "{line}"
+    );
+}
+
+#[test]
+#[ignore = "needs the local cluster; run by tests/run.sh"]
+fn a_server_side_dry_run_is_evaluated_too() {
+    let _edge = enforcing();
+    let ns = TestNamespace::new("adm-dry-run");
+    let out = kubectl_stdin(
+        &["apply", "--dry-run=server", "-f", "-"],
+        &pod(
+            &ns.name,
+            "dry-root",
+            vec![json!({"name": "c", "image": "busybox:1.36"})],
+        )
+        .to_string(),
+    );
+    let message = refused(&out);
+    assert!(
+        message.contains("[nonRoot]") && message.contains("denied the request"),
+        "{message}"
+    );
+    assert!(
+        server_log()
+            .lines()
+            .any(|l| l.contains(&format!("object={}/dry-root", ns.name))
+                && l.contains("dryRun=true")),
+        "the server saw no dry-run request"
+    );
+}

@@ -519,3 +519,58 @@ fn a_certificate_rule_sends_the_certificate_its_chain_and_the_rekor_requirement(
         ],
     );
 }
+
+#[test]
+fn the_rule_corrections_hold_in_the_compiled_module() {
+    let mut host = new_host(no_host_calls());
+    let mut decide = |fixture_name: &str| -> (bool, String) {
+        let response = validate(&mut host, &pod_rules_only(), &fixture(fixture_name));
+        (response.accepted, response.message.unwrap_or_default())
+    };
+    let (accepted, message) = decide("pod_zero_limits");
+    assert!(!accepted);
+    assert!(
+        message.contains("no cpu limit: \"0m\" is zero")
+            && message.contains("no memory limit: \"0Gi\" is zero"),
+        "{message}"
+    );
+    // The deployment controller scaling down a ReplicaSet made before the policy.
+    assert_eq!(
+        decide("replicaset_update_unchanged_spec"),
+        (true, String::new())
+    );
+    let (accepted, message) = decide("replicaset_update_changed_spec");
+    assert!(!accepted && message.contains("[limits]"), "{message}");
+    assert_eq!(
+        decide("deployment_without_template"),
+        (
+            false,
+            "bizra-secure-pods cannot read the pod spec of Deployment testnet/bizra-apex: the object has no /spec/template/spec".to_string()
+        )
+    );
+}
+
+#[test]
+fn only_the_pinning_job_mutates_and_it_checks_nothing_but_signatures() {
+    let (handler, _) = verifier(Ok(verified("sha256:1d9d3da4")));
+    let mut host = new_host(handler);
+    let validating = validate(
+        &mut host,
+        &key_settings(false),
+        &fixture("deployment_compliant"),
+    );
+    assert!(
+        validating.accepted && validating.mutated_object.is_none(),
+        "{validating:?}"
+    );
+    let mut root = fixture("deployment_root");
+    root["object"]["spec"]["template"]["spec"]["containers"][0]["image"] =
+        json!("ghcr.io/bizra/node:v2.2.0-rc1");
+    let pinning = validate(&mut host, &key_settings(true), &root);
+    assert!(
+        pinning.accepted && pinning.mutated_object.is_some(),
+        "{pinning:?}"
+    );
+    let checking = validate(&mut host, &key_settings(false), &root);
+    assert!(!checking.accepted && checking.message.unwrap_or_default().contains("[nonRoot]"));
+}

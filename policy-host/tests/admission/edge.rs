@@ -407,17 +407,41 @@ fn a_root_sidecar_injected_after_our_webhooks_is_refused_by_the_validating_polic
     let ns = TestNamespace::new("adm-injector");
     let (image, _) = signed("bizra/node:injected");
     let _injector = RootSidecarInjector::start(&ns.name, &image);
+    // The apiserver loads the injector's configuration asynchronously: until it does, a pod is
+    // admitted without the sidecar. Each attempt is a new pod, so every answer is a CREATE's.
+    let mut attempt = 0;
     let message = eventually(
         "the injected sidecar to be refused",
         Duration::from_secs(60),
         || {
-            let out = apply(&pod(
+            attempt += 1;
+            let name = format!("victim-{attempt}");
+            let out = kubectl_stdin(
+                &["create", "-f", "-"],
+                &pod(
+                    &ns.name,
+                    &name,
+                    vec![compliant_container("bizra-node", &image)],
+                )
+                .to_string(),
+            );
+            if !out.status.success() {
+                return Some(text(&out));
+            }
+            let containers = kubectl_ok(&[
+                "get",
+                "pod",
+                &name,
+                "-n",
                 &ns.name,
-                "victim",
-                vec![compliant_container("bizra-node", &image)],
-            ));
-            let message = text(&out);
-            (!out.status.success() && message.contains("injected-root")).then_some(message)
+                "-o",
+                "jsonpath={.spec.containers[*].name}",
+            ]);
+            assert!(
+                !containers.contains("injected-root"),
+                "a pod with the injected root sidecar was admitted: {containers}"
+            );
+            None
         },
     );
     assert!(

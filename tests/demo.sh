@@ -2,7 +2,8 @@
 # The demo: installs what is needed, starts the local cluster (with the Prometheus Operator, Istio
 # and Kubewarden CRDs), deploys bizra-apex with `kubectl bizra deploy` and shows the gates' table,
 # then releases a new image as a canary with `kubectl bizra promote --auto` (stages shortened to
-# 20 s each) and shows `kubectl bizra status`.
+# 20 s each) and shows `kubectl bizra status`; then the admission policies are enforced and a Pod
+# running as root is refused by the apiserver with the policy's message.
 # Run as root on Debian 12. Leaves the cluster running; stop it with tests/cluster/harness.sh down.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,6 +31,18 @@ if [ "$status" -eq 0 ]; then
     --interval 10s --window 30s --min-requests 50 --prometheus-url http://127.0.0.1:9090 || status=$?
   echo "+ kubectl bizra status" >&2
   kubectl bizra status || status=$?
+
+  # The shipped ClusterAdmissionPolicies enforced by the apiserver (tests/cluster/admission.sh:
+  # webhooks derived as kubewarden-controller derives them, the compiled policy served as
+  # policy-server serves it); a Pod running as root is refused with the policy's message.
+  echo "+ bash tests/cluster/harness.sh admission up" >&2
+  bash tests/cluster/harness.sh admission up || status=$?
+  echo "+ kubectl apply -n testnet -f - <<< '{\"kind\": \"Pod\", ... \"runAsUser\": 0 ...}'" >&2
+  root_pod='{"apiVersion":"v1","kind":"Pod","metadata":{"name":"root-shell","namespace":"testnet"},"spec":{"containers":[{"name":"shell","image":"busybox:1.36","securityContext":{"runAsUser":0}}]}}'
+  if kubectl apply -f - <<<"$root_pod"; then
+    echo "the apiserver admitted a root Pod: the admission edge is not enforcing" >&2
+    status=1
+  fi
 fi
 
 cat >&2 <<MSG
@@ -39,6 +52,7 @@ The demo exited with $status. The cluster is still running. To use it:
   export PATH=$bin_dir:\$PATH
   kubectl bizra validate --prometheus-url http://127.0.0.1:9090
   kubectl bizra rollback --reason "demo"   # stable back to the previous revision
+The admission edge is on (bash tests/cluster/harness.sh admission down turns it off).
 Stop it with: bash tests/cluster/harness.sh down
 MSG
 exit "$status"

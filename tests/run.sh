@@ -67,3 +67,11 @@ bash "$harness" crds
 cargo test --workspace --test e2e -- --ignored --test-threads=4
 step "disruption tests (apiserver restart, SIGKILL), one at a time"
 cargo test --workspace --test disruption -- --ignored --test-threads=1
+# Last, because the webhooks refuse what the other tests create (unsigned images): the shipped
+# ClusterAdmissionPolicies enforced by the apiserver through the test bed's admission server.
+step "admission edge: the apiserver enforcing manifests/policy through the compiled policy"
+target_dir="${CARGO_TARGET_DIR:-$repo/target}"
+export POLICY_HOST="$target_dir/debug/policy-host" POLICY_WASM="$wasm"
+bash "$harness" admission up
+cargo test --workspace --test admission -- --ignored --test-threads=1
+bash "$harness" admission down

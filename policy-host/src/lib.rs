@@ -18,7 +18,8 @@ pub mod sigstore_verify;
 use std::path::{Path, PathBuf};
 
 use wasmtime::{
-    Caller, Engine, Extern, Instance, Linker, Module, Store, TypedFunc, bail, format_err,
+    Caller, Engine, Extern, Instance, InstancePre, Linker, Module, Store, TypedFunc, bail,
+    format_err,
 };
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p1::{self, WasiP1Ctx};
@@ -183,10 +184,11 @@ fn link_wapc(linker: &mut Linker<State>) -> wasmtime::Result<()> {
     Ok(())
 }
 
-/// A compiled module, shareable between hosts (compiling once is what a policy-server does).
+/// A compiled and pre-linked module, shareable between hosts: compiling and linking once, then
+/// instantiating per request, is what a policy-server does (`PolicyEvaluatorPre`).
 pub struct Compiled {
     engine: Engine,
-    module: Module,
+    pre: InstancePre<State>,
 }
 
 impl Compiled {
@@ -198,7 +200,17 @@ impl Compiled {
                 path.display()
             )
         })?;
-        Ok(Compiled { engine, module })
+        let pre = Self::link(&engine, &module).map_err(|e| {
+            anyhow::anyhow!("cannot link the policy module {}: {e:?}", path.display())
+        })?;
+        Ok(Compiled { engine, pre })
+    }
+
+    fn link(engine: &Engine, module: &Module) -> wasmtime::Result<InstancePre<State>> {
+        let mut linker: Linker<State> = Linker::new(engine);
+        p1::add_to_linker_sync(&mut linker, |state: &mut State| &mut state.wasi)?;
+        link_wapc(&mut linker)?;
+        linker.instantiate_pre(module)
     }
 
     /// A fresh instance: WASI (no files, no network, no environment), waPC, and `handler`.
@@ -208,9 +220,6 @@ impl Compiled {
     }
 
     fn instantiate_inner(&self, handler: HostCallHandler) -> wasmtime::Result<PolicyHost> {
-        let mut linker: Linker<State> = Linker::new(&self.engine);
-        p1::add_to_linker_sync(&mut linker, |state: &mut State| &mut state.wasi)?;
-        link_wapc(&mut linker)?;
         let state = State {
             wasi: WasiCtxBuilder::new().build_p1(),
             operation: Vec::new(),
@@ -223,7 +232,7 @@ impl Compiled {
             host_calls: Vec::new(),
         };
         let mut store = Store::new(&self.engine, state);
-        let instance: Instance = linker.instantiate(&mut store, &self.module)?;
+        let instance: Instance = self.pre.instantiate(&mut store)?;
         // A WASI reactor initialises its runtime first; then the policy registers its functions.
         if let Ok(initialize) = instance.get_typed_func::<(), ()>(&mut store, "_initialize") {
             initialize.call(&mut store, ())?;

@@ -8,16 +8,17 @@
 //! offline; they are refused with an error rather than answered.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
-use crate::{HostCallHandler, verified};
 use serde::Deserialize;
 use sigstore::cosign::verification_constraint::{
     AnnotationVerifier, PublicKeyVerifier, VerificationConstraint, VerificationConstraintVec,
 };
-use sigstore::cosign::{CosignCapabilities, verify_constraints};
+use sigstore::cosign::{Client, CosignCapabilities, verify_constraints};
 use sigstore::registry::{Auth, OciReference};
 
 use crate::cosign::sigstore_client;
+use crate::{HostCallHandler, verified};
 
 /// The SDK's `SigstoreVerificationInputV2` for public keys, as the policy sends it.
 #[derive(Deserialize)]
@@ -32,11 +33,34 @@ enum VerificationRequest {
     NeedsFulcioAndRekor,
 }
 
-/// A handler answering the policy's signature host calls from the registries its images name.
-pub fn sigstore_verifier() -> HostCallHandler {
-    // Made on the first verification: most admission requests need none.
-    let mut runtime: Option<tokio::runtime::Runtime> = None;
-    Box::new(move |binding, namespace, operation, payload| {
+/// Answers the policy's signature host calls from the registries its images name. One per
+/// server: the registry client (and its connections) and the runtime are kept between requests.
+pub struct SigstoreVerifier {
+    runtime: tokio::runtime::Runtime,
+    client: Mutex<Client>,
+}
+
+impl SigstoreVerifier {
+    pub fn new() -> Result<Self, String> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .map_err(|e| format!("tokio runtime: {e}"))?;
+        Ok(SigstoreVerifier {
+            runtime,
+            client: Mutex::new(sigstore_client()?),
+        })
+    }
+
+    /// Answers one host call.
+    pub fn answer(
+        &self,
+        binding: &str,
+        namespace: &str,
+        operation: &str,
+        payload: &[u8],
+    ) -> Result<Vec<u8>, String> {
         if (binding, namespace, operation) != ("kubewarden", "oci", "v2/verify") {
             return Err(format!(
                 "host call {binding}/{namespace}/{operation} is not available"
@@ -48,18 +72,12 @@ pub fn sigstore_verifier() -> HostCallHandler {
                 pub_keys,
                 annotations,
             }) => {
-                if runtime.is_none() {
-                    runtime = Some(
-                        tokio::runtime::Builder::new_current_thread()
-                            .enable_all()
-                            .build()
-                            .map_err(|e| format!("tokio runtime: {e}"))?,
-                    );
-                }
-                let Some(runtime) = runtime.as_ref() else {
-                    return Err("no tokio runtime".into());
-                };
-                let digest = runtime.block_on(verify_with_keys(
+                let mut client = self
+                    .client
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                let digest = self.runtime.block_on(verify_with_keys(
+                    &mut client,
                     &image,
                     &pub_keys,
                     annotations.unwrap_or_default(),
@@ -71,11 +89,28 @@ pub fn sigstore_verifier() -> HostCallHandler {
             ),
             Err(e) => Err(format!("malformed verification request: {e}")),
         }
-    })
+    }
+
+    /// A handler for one instance, answering through this verifier.
+    pub fn handler(self: &Arc<Self>) -> HostCallHandler {
+        let verifier = Arc::clone(self);
+        Box::new(move |binding, namespace, operation, payload| {
+            verifier.answer(binding, namespace, operation, payload)
+        })
+    }
+}
+
+/// A handler with a verifier of its own (for tests that make one host).
+pub fn sigstore_verifier() -> HostCallHandler {
+    match SigstoreVerifier::new() {
+        Ok(verifier) => Arc::new(verifier).handler(),
+        Err(e) => Box::new(move |_, _, _, _| Err(e.clone())),
+    }
 }
 
 /// The image's digest when every key, and the annotations, are satisfied by its signatures.
 async fn verify_with_keys(
+    client: &mut Client,
     image: &str,
     pub_keys: &[String],
     annotations: BTreeMap<String, String>,
@@ -93,7 +128,6 @@ async fn verify_with_keys(
     let reference: OciReference = image
         .parse()
         .map_err(|e| format!("bad image reference {image}: {e}"))?;
-    let mut client = sigstore_client()?;
     let (_, digest) = client
         .triangulate(&reference, &Auth::Anonymous)
         .await

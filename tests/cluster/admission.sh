@@ -67,10 +67,25 @@ certificates() {
     -days 365 -extfile "$dir/tls.ext" -out "$dir/tls.crt" 2>/dev/null
 }
 
-running() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# A pid file names a live process of ours (PROGRAM on its command line): pid files outlive
+# reboots, and a reused pid must not be taken for, or killed as, ours.
+running() { # PIDFILE PROGRAM
+  local pid
+  [ -f "$1" ] && pid=$(cat "$1") && [ -r "/proc/$pid/cmdline" ] &&
+    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$2"
+}
+
+stop() { # PIDFILE PROGRAM
+  if running "$1" "$2"; then
+    kill "$(cat "$1")" 2>/dev/null || true
+    local i
+    for i in $(seq 1 50); do running "$1" "$2" || break; sleep 0.1; done
+  fi
+  rm -f "$1"
+}
 
 registry_up() {
-  running "$dir/registry.pid" && return
+  running "$dir/registry.pid" docker-registry && return
   log "starting the registry on $registry_addr"
   mkdir -p "$dir/registry"
   printf 'version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\nhttp:\n  addr: %s\n' \
@@ -80,7 +95,7 @@ registry_up() {
   local i
   for i in $(seq 1 100); do
     curl -fsS "http://$registry_addr/v2/" >/dev/null 2>&1 && return
-    running "$dir/registry.pid" || break
+    running "$dir/registry.pid" docker-registry || break
     sleep 0.1
   done
   tail -20 "$dir/registry.log" >&2
@@ -97,22 +112,23 @@ policies_yml() {
     ${BIZRA_ADMISSION_MODE:+--mode "$BIZRA_ADMISSION_MODE"} >"$dir/policies.yml.new"
 }
 
-server_stop() {
-  if running "$dir/server.pid"; then
-    kill "$(cat "$dir/server.pid")"
-    local i
-    for i in $(seq 1 50); do running "$dir/server.pid" || break; sleep 0.1; done
-  fi
-  rm -f "$dir/server.pid"
+server_stop() { stop "$dir/server.pid" "policy-host serve"; }
+
+# What the running server was started from: its policies.yml, binary, module and certificate.
+server_stamp() {
+  cat "$dir/policies.yml.new" "$POLICY_HOST" "$POLICY_WASM" "$dir/tls.crt" | sha256sum
 }
 
 server_up() {
-  if running "$dir/server.pid" && cmp -s "$dir/policies.yml.new" "$dir/policies.yml"; then
+  local stamp
+  stamp=$(server_stamp)
+  if running "$dir/server.pid" "policy-host serve" && [ "$stamp" = "$(cat "$dir/server.stamp" 2>/dev/null)" ]; then
     rm -f "$dir/policies.yml.new"
     return
   fi
   server_stop
   mv "$dir/policies.yml.new" "$dir/policies.yml"
+  echo "$stamp" >"$dir/server.stamp"
   log "starting the admission server on https://$server_addr"
   setsid "$POLICY_HOST" serve --policies "$dir/policies.yml" --cert-file "$dir/tls.crt" \
     --key-file "$dir/tls.key" --addr "$server_addr" >>"$dir/server.log" 2>&1 </dev/null &
@@ -120,7 +136,7 @@ server_up() {
   local i
   for i in $(seq 1 200); do
     curl -fsS --cacert "$dir/ca.crt" "https://$server_addr/readiness" >/dev/null 2>&1 && return
-    running "$dir/server.pid" || break
+    running "$dir/server.pid" "policy-host serve" || break
     sleep 0.1
   done
   tail -20 "$dir/server.log" >&2
@@ -134,18 +150,23 @@ webhooks_up() {
   kubectl_ apply -f "$dir/webhooks.json" >/dev/null
 }
 
-# The apiserver loads webhook configurations through informers: wait until a root pod is refused.
+# The apiserver loads webhook configurations through informers: wait until each policy refuses
+# its probe, a root pod for the validating one and an unsigned image of the local registry for the
+# pinning one.
 wait_enforced() {
-  local probe='{"apiVersion":"v1","kind":"Pod","metadata":{"name":"admission-probe","namespace":"default"},"spec":{"containers":[{"name":"c","image":"busybox:1.36"}]}}'
-  local i out
-  for i in $(seq 1 120); do
-    out=$(echo "$probe" | kubectl_ create --dry-run=server -f - 2>&1 || true)
-    case "$out" in
-      *"denied the request"*) return ;;
-    esac
-    sleep 0.5
+  local probe='{"apiVersion":"v1","kind":"Pod","metadata":{"name":"admission-probe","namespace":"default"},"spec":{"containers":[{"name":"c","image":"IMAGE"}]}}'
+  local pair image webhook i out
+  for pair in "busybox:1.36 kw.cap.bizra-secure-pods" "$registry_addr/bizra/admission-probe:unsigned kw.cap.bizra-pin-digests"; do
+    image=${pair% *} webhook=${pair#* }
+    for i in $(seq 1 120); do
+      out=$(echo "${probe/IMAGE/$image}" | kubectl_ create --dry-run=server -f - 2>&1 || true)
+      case "$out" in
+        *"\"$webhook.kubewarden.admission\" denied the request"*) continue 2 ;;
+      esac
+      sleep 0.5
+    done
+    die "the apiserver does not call $webhook; last answer: $out"
   done
-  die "the apiserver does not call the admission webhooks; last answer: $out"
 }
 
 up() {
@@ -167,7 +188,7 @@ down() {
       -l app.kubernetes.io/part-of=kubewarden --ignore-not-found >/dev/null 2>&1 || true
   fi
   server_stop
-  if running "$dir/registry.pid"; then kill "$(cat "$dir/registry.pid")" 2>/dev/null || true; fi
+  stop "$dir/registry.pid" docker-registry
   rm -rf "${dir:?}"
 }
 

@@ -17,7 +17,7 @@ use policy_host::kubewarden::{
 use policy_host::server::{
     LoadedPolicy, load, policy_id_of_path, read_policies_file, review_response,
 };
-use policy_host::sigstore_verify::sigstore_verifier;
+use policy_host::sigstore_verify::SigstoreVerifier;
 use serde_json::{Value, json};
 
 #[derive(Parser)]
@@ -217,7 +217,13 @@ fn now() -> String {
 }
 
 /// One request to `/validate/<id>`: the module's verdict as an AdmissionReview, and a log line.
-fn handle(policies: &[LoadedPolicy], method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+fn handle(
+    policies: &[LoadedPolicy],
+    verifier: &Arc<SigstoreVerifier>,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> (u16, Vec<u8>) {
     if method == "GET" && path == "/readiness" {
         return (200, b"{\"status\":\"ready\"}".to_vec());
     }
@@ -257,7 +263,7 @@ fn handle(policies: &[LoadedPolicy], method: &str, path: &str, body: &[u8]) -> (
         );
     };
     let started = Instant::now();
-    let outcome = policy.evaluate(request, sigstore_verifier());
+    let outcome = policy.evaluate(request, verifier.handler());
     let eval_us = started.elapsed().as_micros();
     let (answer, monitor) = review_response(&policy.id, &policy.entry, request, outcome);
     let response = &answer["response"];
@@ -306,8 +312,9 @@ fn serve(policies: &PathBuf, cert: &PathBuf, key: &PathBuf, addr: &str) -> anyho
         &std::fs::read(key).with_context(|| format!("cannot read {}", key.display()))?,
     )?;
     let loaded = Arc::new(loaded);
+    let verifier = Arc::new(SigstoreVerifier::new().map_err(anyhow::Error::msg)?);
     let handler: policy_host::https::Handler =
-        Arc::new(move |method, path, body| handle(&loaded, method, path, body));
+        Arc::new(move |method, path, body| handle(&loaded, &verifier, method, path, body));
     runtime()?.block_on(async {
         let listener = tokio::net::TcpListener::bind(addr)
             .await

@@ -305,37 +305,43 @@ fn the_shipped_settings_admit_only_images_signed_by_their_github_workflow() {
         pinned["spec"]["template"]["spec"]["containers"][0]["image"],
         json!(format!("{NODE_IMAGE}@{NODE_DIGEST}"))
     );
-    assert_decisions(
-        &settings,
-        &deployment,
-        &[
-            (
-                "the configured workflow",
-                vec![github_actions(owner, repo)],
-                true,
-            ),
-            (
-                "another owner",
-                vec![github_actions("bizra-forks", repo)],
-                false,
-            ),
-            (
-                "another repository",
-                vec![github_actions(owner, "wallet")],
-                false,
-            ),
-            (
-                "owner and repository swapped",
-                vec![github_actions(repo, owner)],
-                false,
-            ),
-            (
-                "the workflow's URL from another issuer",
-                vec![Signer::keyless(GOOGLE_ISSUER, &github_workflow(owner, repo)).into()],
-                false,
-            ),
-            ("no signature", vec![], false),
-        ],
+    let cases = [
+        (
+            "the configured workflow",
+            vec![github_actions(owner, repo)],
+            true,
+        ),
+        (
+            "another owner",
+            vec![github_actions("bizra-forks", repo)],
+            false,
+        ),
+        (
+            "another repository",
+            vec![github_actions(owner, "wallet")],
+            false,
+        ),
+        (
+            "owner and repository swapped",
+            vec![github_actions(repo, owner)],
+            false,
+        ),
+        (
+            "the workflow's URL from another issuer",
+            vec![Signer::keyless(GOOGLE_ISSUER, &github_workflow(owner, repo)).into()],
+            false,
+        ),
+        ("no signature", vec![], false),
+    ];
+    // Both shipped policies verify: the pinning one before mutating, the validating one on the
+    // final object (which never mutates).
+    assert_decisions(&settings, &deployment, &cases);
+    let validating = shipped_settings("bizra-secure-pods");
+    assert_decisions(&validating, &deployment, &cases);
+    let (response, _) = admit_signed_by(&validating, &deployment, &[github_actions(owner, repo)]);
+    assert!(
+        response.accepted && response.mutated_object.is_none(),
+        "{response:?}"
     );
 }
 

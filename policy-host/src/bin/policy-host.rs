@@ -4,7 +4,7 @@
 //! (`admission up|down`) drives it.
 
 use std::io::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -112,7 +112,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-fn read_json(path: &PathBuf) -> anyhow::Result<Value> {
+fn read_json(path: &Path) -> anyhow::Result<Value> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))
@@ -157,8 +157,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let module = std::fs::canonicalize(&module)
                 .with_context(|| format!("module {}", module.display()))?;
-            let extra = signatures.as_ref().map(read_json).transpose()?;
-            let patches = settings_patch.as_ref().map(read_json).transpose()?;
+            let extra = signatures.as_deref().map(read_json).transpose()?;
+            let patches = settings_patch.as_deref().map(read_json).transpose()?;
             let mut file = serde_json::Map::new();
             for policy in read_policies(&policies_dir)? {
                 let name = policy.metadata.name.clone().unwrap_or_default();
@@ -290,7 +290,7 @@ fn handle(
     (200, answer.to_string().into_bytes())
 }
 
-fn serve(policies: &PathBuf, cert: &PathBuf, key: &PathBuf, addr: &str) -> anyhow::Result<()> {
+fn serve(policies: &Path, cert: &Path, key: &Path, addr: &str) -> anyhow::Result<()> {
     let loaded = load(read_policies_file(policies)?)?;
     if loaded.is_empty() {
         bail!("{} holds no policy", policies.display());

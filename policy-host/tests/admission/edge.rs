@@ -82,7 +82,7 @@ fn root_zero_and_missing_limits_and_privilege_escalation_are_listed_in_one_messa
         "{message}"
     );
     for expected in [
-        format!("webhook \"{SERVER_POLICY}.kubewarden.admission\" denied the request"),
+        format!("webhook \"{VALIDATING_POLICY}.kubewarden.admission\" denied the request"),
         format!("Pod {}/broken is not accepted (5 violations)", ns.name),
         "runAsNonRoot is not set on the container or the pod; it must be true [nonRoot]".into(),
         "runAsUser is 0 (root), set on the container [nonRoot]".into(),
@@ -181,7 +181,7 @@ fn kubectl_bizra_deploys_the_shipped_manifests_with_a_signed_image_and_the_gates
     }
     let log = server_log();
     assert!(
-        log.contains(&format!("policy={SERVER_POLICY}"))
+        log.contains(&format!("policy={VALIDATING_POLICY}"))
             && log.contains(&format!("object={}/bizra-apex ", ns.name)),
         "the server saw no request for the deployment"
     );
@@ -332,24 +332,23 @@ fn a_replicaset_from_before_the_webhooks_can_be_scaled_down_and_deleted() {
     assert!(deleted.status.success(), "{}", text(&deleted));
 }
 
-/// A mutating webhook that injects a root sidecar into every pod of one namespace, served here.
-struct RootSidecarInjector {
+/// A mutating webhook, served here, that applies `patch` to every pod created in one namespace:
+/// what a sidecar injector or a registry rewriter running after Kubewarden's webhooks does.
+struct LaterMutator {
     name: String,
     _runtime: tokio::runtime::Runtime,
 }
 
-impl RootSidecarInjector {
-    fn start(namespace: &str, sidecar_image: &str) -> Self {
+impl LaterMutator {
+    fn start(namespace: &str, what: &str, patch: Value) -> Self {
         let dir = admission_dir();
         let tls = policy_host::https::acceptor(
             &std::fs::read(dir.join("tls.crt")).expect("tls.crt"),
             &std::fs::read(dir.join("tls.key")).expect("tls.key"),
         )
         .expect("TLS");
-        let sidecar = json!({"name": "injected-root", "image": sidecar_image, "securityContext": {"runAsUser": 0}});
         let handler: policy_host::https::Handler = Arc::new(move |_, _, body| {
             let review: Value = serde_json::from_slice(body).unwrap_or_default();
-            let patch = json!([{"op": "add", "path": "/spec/containers/-", "value": sidecar}]);
             let answer = json!({
                 "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
                 "response": {
@@ -370,14 +369,14 @@ impl RootSidecarInjector {
         let port = listener.local_addr().expect("address").port();
         runtime.spawn(policy_host::https::serve(listener, tls, handler));
         // Named to sort after Kubewarden's: mutating webhooks run in name order.
-        let name = format!("zz-root-sidecar-{namespace}");
+        let name = format!("zz-{what}-{namespace}");
         let configuration = json!({
             "apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
             "metadata": {"name": name},
             "webhooks": [{
-                "name": "root-sidecar.bizra.test",
+                "name": format!("{what}.bizra.test"),
                 "clientConfig": {
-                    "url": format!("https://127.0.0.1:{port}/inject"),
+                    "url": format!("https://127.0.0.1:{port}/mutate"),
                     "caBundle": base64::engine::general_purpose::STANDARD.encode(std::fs::read(dir.join("ca.crt")).expect("ca.crt"))
                 },
                 "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"], "operations": ["CREATE"]}],
@@ -387,17 +386,54 @@ impl RootSidecarInjector {
         });
         let out = apply(&configuration);
         assert!(out.status.success(), "{}", text(&out));
-        RootSidecarInjector {
+        LaterMutator {
             name,
             _runtime: runtime,
         }
     }
 }
 
-impl Drop for RootSidecarInjector {
+impl Drop for LaterMutator {
     fn drop(&mut self) {
         let _ = kubectl(&["delete", "mutatingwebhookconfiguration", &self.name]);
     }
+}
+
+/// Creates a compliant pod running `image` until the apiserver refuses it, and returns the
+/// refusal. The apiserver loads the mutator's configuration asynchronously: until it does, a pod
+/// is admitted unmutated. Each attempt is a new pod, so every answer is a CREATE's; a pod admitted
+/// with the mutator's change (`mutated` says whether the stored pod has it) fails the test.
+fn refused_once_mutated(namespace: &str, image: &str, mutated: impl Fn(&Value) -> bool) -> String {
+    let mut attempt = 0;
+    eventually(
+        "the mutated pod to be refused",
+        Duration::from_secs(60),
+        || {
+            attempt += 1;
+            let name = format!("victim-{attempt}");
+            let out = kubectl_stdin(
+                &["create", "-f", "-"],
+                &pod(
+                    namespace,
+                    &name,
+                    vec![compliant_container("bizra-node", image)],
+                )
+                .to_string(),
+            );
+            if !out.status.success() {
+                return Some(text(&out));
+            }
+            let stored: Value = serde_json::from_str(&kubectl_ok(&[
+                "get", "pod", &name, "-n", namespace, "-o", "json",
+            ]))
+            .expect("pod JSON");
+            assert!(
+                !mutated(&stored),
+                "a pod changed by the later webhook was admitted: {stored}"
+            );
+            None
+        },
+    )
 }
 
 #[test]
@@ -406,51 +442,50 @@ fn a_root_sidecar_injected_after_our_webhooks_is_refused_by_the_validating_polic
     let _edge = enforcing();
     let ns = TestNamespace::new("adm-injector");
     let (image, _) = signed("bizra/node:injected");
-    let _injector = RootSidecarInjector::start(&ns.name, &image);
-    // The apiserver loads the injector's configuration asynchronously: until it does, a pod is
-    // admitted without the sidecar. Each attempt is a new pod, so every answer is a CREATE's.
-    let mut attempt = 0;
-    let message = eventually(
-        "the injected sidecar to be refused",
-        Duration::from_secs(60),
-        || {
-            attempt += 1;
-            let name = format!("victim-{attempt}");
-            let out = kubectl_stdin(
-                &["create", "-f", "-"],
-                &pod(
-                    &ns.name,
-                    &name,
-                    vec![compliant_container("bizra-node", &image)],
-                )
-                .to_string(),
-            );
-            if !out.status.success() {
-                return Some(text(&out));
-            }
-            let containers = kubectl_ok(&[
-                "get",
-                "pod",
-                &name,
-                "-n",
-                &ns.name,
-                "-o",
-                "jsonpath={.spec.containers[*].name}",
-            ]);
-            assert!(
-                !containers.contains("injected-root"),
-                "a pod with the injected root sidecar was admitted: {containers}"
-            );
-            None
-        },
+    let sidecar =
+        json!({"name": "injected-root", "image": image, "securityContext": {"runAsUser": 0}});
+    let _injector = LaterMutator::start(
+        &ns.name,
+        "root-sidecar",
+        json!([{"op": "add", "path": "/spec/containers/-", "value": sidecar}]),
     );
+    let message = refused_once_mutated(&ns.name, &image, |pod| {
+        pod["spec"]["containers"]
+            .as_array()
+            .is_some_and(|c| c.len() > 1)
+    });
     assert!(
         message.contains(&format!(
-            "webhook \"{SERVER_POLICY}.kubewarden.admission\" denied the request"
+            "webhook \"{VALIDATING_POLICY}.kubewarden.admission\" denied the request"
         )) && message.contains("container \"injected-root\": runAsUser is 0 (root)"),
         "{message}"
     );
     assert!(!message.contains("container \"bizra-node\""), "{message}");
+}
+
+#[test]
+#[ignore = "needs the local cluster; run by tests/run.sh"]
+fn an_image_swapped_after_pinning_is_verified_again_by_the_validating_policy() {
+    let _edge = enforcing();
+    let ns = TestNamespace::new("adm-rewriter");
+    let (image, _) = signed("bizra/node:before-rewrite");
+    let (unsigned, _) = pushed("bizra/node:rewritten");
+    let _rewriter = LaterMutator::start(
+        &ns.name,
+        "registry-rewriter",
+        json!([{"op": "replace", "path": "/spec/containers/0/image", "value": unsigned}]),
+    );
+    let swapped = unsigned.clone();
+    let message = refused_once_mutated(&ns.name, &image, move |pod| {
+        pod["spec"]["containers"][0]["image"] == json!(swapped)
+    });
+    assert!(
+        message.contains(&format!(
+            "webhook \"{VALIDATING_POLICY}.kubewarden.admission\" denied the request"
+        )) && message.contains(&format!("image {unsigned}: signature verification failed"))
+            && message.contains("[signedImages]"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -462,16 +497,54 @@ fn with_the_server_stopped_pods_are_refused_except_in_excluded_namespaces() {
     let ns = TestNamespace::new("adm-down");
     let (image, _) = signed("bizra/node:server-down");
     admission("stop-server", &[]);
-    let message = refused(&apply(&pod(
+    let compliant = pod(
         &ns.name,
         "p",
         vec![compliant_container("bizra-node", &image)],
-    )));
-    assert!(message.contains("failed calling webhook"), "{message}");
+    );
+    let message = refused(&apply(&compliant));
+    assert!(
+        message.contains(&format!(
+            "failed calling webhook \"{PINNING_POLICY}.kubewarden.admission\""
+        )),
+        "{message}"
+    );
+    // The validating webhook fails closed on its own too: without the mutating one in front.
+    kubectl_ok(&["delete", "mutatingwebhookconfiguration", PINNING_POLICY]);
+    let message = eventually(
+        "the validating webhook's failure",
+        Duration::from_secs(60),
+        || {
+            let out = apply(&compliant);
+            assert!(
+                !out.status.success(),
+                "admitted with the server down: {}",
+                text(&out)
+            );
+            let message = text(&out);
+            message
+                .contains(&format!(
+                    "failed calling webhook \"{VALIDATING_POLICY}.kubewarden.admission\""
+                ))
+                .then_some(message)
+        },
+    );
+    assert!(message.contains("127.0.0.1:9443"), "{message}");
 
     // Kubewarden's own namespace (the controller's exclusion) and kube-public (the policy's).
+    // `kubewarden` is left in place: deleted, a rerun would meet it terminating.
+    let _ = kubectl(&["create", "namespace", "kubewarden"]);
     for excluded in ["kubewarden", "kube-public"] {
-        let _ = kubectl(&["create", "namespace", excluded]);
+        eventually(
+            "the default ServiceAccount",
+            Duration::from_secs(60),
+            || {
+                kubectl(&["get", "serviceaccount", "default", "-n", excluded])
+                    .status
+                    .success()
+                    .then_some(())
+            },
+        );
         let out = kubectl_stdin(
             &["create", "--dry-run=server", "-f", "-"],
             &pod(
@@ -501,7 +574,8 @@ fn monitor_mode_admits_and_the_server_logs_what_it_would_have_refused() {
     let line = server_log()
         .lines()
         .find(|l| {
-            l.contains(&format!("object={}/root-monitored", ns.name)) && l.contains(SERVER_POLICY)
+            l.contains(&format!("object={}/root-monitored", ns.name))
+                && l.contains(VALIDATING_POLICY)
         })
         .map(str::to_string)
         .expect("the server logged the request");

@@ -27,7 +27,7 @@ fn admission_dir() -> PathBuf {
     state_dir().join("admission")
 }
 
-pub const SERVER_POLICY: &str = "kw.cap.bizra-secure-pods";
+pub const VALIDATING_POLICY: &str = "kw.cap.bizra-secure-pods";
 pub const PINNING_POLICY: &str = "kw.cap.bizra-pin-digests";
 pub const REGISTRY: &str = "127.0.0.1:5055";
 

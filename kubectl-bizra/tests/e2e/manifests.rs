@@ -67,8 +67,8 @@ fn every_manifest_passes_kubeconform_strict_against_the_cluster_schemas() {
     let (ok, report) = kubeconform(&schemas, &rendered);
     assert!(ok, "{report}");
     assert!(
-        report.contains("19 resources found")
-            && report.contains("Valid: 19, Invalid: 0, Errors: 0, Skipped: 0"),
+        report.contains("20 resources found")
+            && report.contains("Valid: 20, Invalid: 0, Errors: 0, Skipped: 0"),
         "{report}"
     );
 

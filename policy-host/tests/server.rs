@@ -177,15 +177,8 @@ fn invalid_settings_stop_the_server_with_the_modules_message() {
         &dir,
         json!({"job": "pinDigests", "rules": {"nonRoot": true}}),
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_policy-host"))
-        .args(["serve", "--policies"])
-        .arg(&policies)
-        .arg("--cert-file")
-        .arg(dir.join("tls.crt"))
-        .arg("--key-file")
-        .arg(dir.join("tls.key"))
-        .args(["--addr", &format!("127.0.0.1:{}", free_port())])
-        .output()
+    let out = serve(&dir, &policies, free_port())
+        .wait_with_output()
         .expect("policy-host runs");
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use crate::pinning::pin_images;
 use crate::rules::signed_images::{Verification, VerifiedImage, Verifier, check_signed_images};
-use crate::rules::{PodFields, PodRules, Violation, check_pod, pod_spec_pointer};
+use crate::rules::{PodFields, PodRules, Violation, check_pod, pod_spec_pointer, short};
 use crate::settings::{Job, Settings, SignatureRule};
 
 /// Kubewarden's `oci/v2/verify` host capability.
@@ -90,21 +90,12 @@ fn host_reason(error: &kubewarden_policy_sdk::error::Error) -> String {
     }
 }
 
-/// Keeps an error readable: first line, bounded length.
-fn short(message: &str) -> String {
-    let line = message.lines().next().unwrap_or("").trim();
-    if line.chars().count() > 300 {
-        format!("{}...", line.chars().take(300).collect::<String>())
-    } else {
-        line.to_string()
-    }
-}
-
 /// What the policy decided for one pod spec.
 #[derive(Debug, PartialEq)]
 pub enum Decision {
     Accept,
-    /// Accept with these verified images pinned to their digests (`pinDigests` job only).
+    /// Accept with these verified images pinned to their digests where they are not yet
+    /// (`pinDigests` job only).
     Pin(Vec<VerifiedImage>),
     Reject(Vec<Violation>),
 }
@@ -131,9 +122,8 @@ pub fn decide(spec: &PodFields, settings: &Settings, verifier: &dyn Verifier) ->
         return Decision::Reject(violations);
     }
     match settings.job {
-        Job::PinDigests if verified.iter().any(|v| !v.image.contains('@')) => {
-            Decision::Pin(verified)
-        }
+        // Which of them still need a digest is pinning's to decide.
+        Job::PinDigests if !verified.is_empty() => Decision::Pin(verified),
         Job::PinDigests | Job::Validate => Decision::Accept,
     }
 }

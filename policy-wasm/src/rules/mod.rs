@@ -196,6 +196,16 @@ pub fn containers(spec: &PodFields) -> Vec<ContainerView<'_>> {
         .collect()
 }
 
+/// Keeps an error in a message readable: its first line, at most 300 characters.
+pub(crate) fn short(message: &str) -> String {
+    let line = message.lines().next().unwrap_or("").trim();
+    if line.chars().count() > 300 {
+        format!("{}...", line.chars().take(300).collect::<String>())
+    } else {
+        line.to_string()
+    }
+}
+
 /// Where the pod spec sits in each kind that carries one (a JSON pointer): Pod, the workload
 /// controllers, Job and CronJob. `None` for any other kind.
 pub fn pod_spec_pointer(kind: &str) -> Option<&'static str> {

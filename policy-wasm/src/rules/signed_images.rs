@@ -2,7 +2,7 @@
 //! allowed unsigned. Verification itself is the host's (Kubewarden's `oci/v2/verify`), reached
 //! through [`Verifier`], so the rule is decided here and tested without a registry.
 
-use super::{ContainerKind, PodFields, Rule, Violation, containers};
+use super::{ContainerKind, PodFields, Rule, Violation, containers, short};
 use crate::settings::{Settings, SignatureRule};
 
 /// The host's answer for one image under one rule.
@@ -26,16 +26,6 @@ pub struct VerifiedImage {
     pub container: String,
     pub image: String,
     pub digest: String,
-}
-
-/// Keeps a host error readable: first line, bounded length.
-fn short(message: &str) -> String {
-    let line = message.lines().next().unwrap_or("").trim();
-    if line.chars().count() > 300 {
-        format!("{}...", line.chars().take(300).collect::<String>())
-    } else {
-        line.to_string()
-    }
 }
 
 /// Every signature violation of the pod, and the images that verified.

@@ -131,6 +131,7 @@ fn check_pinned(data: &[u8], pinned: &Value) {
     let object = &request.request.object;
     let pointer =
         pod_spec_pointer(&request.request.kind.kind).expect("a pinned object has a pod spec");
+    let pointer = pointer.as_str();
     let before = object
         .pointer(pointer)
         .expect("a pinned object has a pod spec");

@@ -10,11 +10,13 @@ use kubewarden_policy_sdk::request::ValidationRequest;
 use kubewarden_policy_sdk::settings::SettingsValidationResponse;
 use kubewarden_policy_sdk::wapc_guest::CallResult;
 use kubewarden_policy_sdk::{accept_request, mutate_request, reject_request};
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 
 use crate::pinning::pin_images;
 use crate::rules::signed_images::{Verification, VerifiedImage, Verifier, check_signed_images};
-use crate::rules::{PodFields, PodRules, Violation, check_pod, pod_spec_pointer, short};
+use crate::rules::{PodFields, PodRules, Violation, check_pod, pod_template_pointer, short};
 use crate::settings::{Job, Settings, SignatureRule};
 
 /// Kubewarden's `oci/v2/verify` host capability.
@@ -104,9 +106,8 @@ pub enum Decision {
 pub fn decide(spec: &PodFields, settings: &Settings, verifier: &dyn Verifier) -> Decision {
     let toggles = settings.rule_toggles();
     let pod_rules = PodRules {
-        non_root: toggles.non_root,
+        pod_security: settings.pod_security(),
         limits: toggles.limits,
-        security_context: toggles.security_context,
         require_requests: settings.require_requests.unwrap_or(false),
     };
     let mut violations = check_pod(spec, &pod_rules);
@@ -172,11 +173,13 @@ pub fn validate_with(payload: &[u8], verifier: &dyn Verifier) -> CallResult {
         },
         request.request.name
     );
-    let Some(pointer) = pod_spec_pointer(&request.request.kind.kind) else {
+    let Some(template) = pod_template_pointer(&request.request.kind.kind) else {
         return reject(format!(
             "bizra-secure-pods cannot check {what}: it handles Pod, Deployment, ReplicaSet, StatefulSet, DaemonSet, ReplicationController, Job and CronJob"
         ));
     };
+    let pointer = format!("{template}/spec");
+    let pointer = pointer.as_str();
     // Fail closed: a handled kind without a readable pod spec is not waved through.
     let value = match request.request.object.pointer(pointer) {
         None | Some(serde_json::Value::Null) => {
@@ -194,7 +197,7 @@ pub fn validate_with(payload: &[u8], verifier: &dyn Verifier) -> CallResult {
     {
         return accept_request();
     }
-    let spec = match PodFields::deserialize(value) {
+    let mut spec = match PodFields::deserialize(value) {
         Ok(spec) => spec,
         Err(e) => {
             return reject(format!(
@@ -203,6 +206,20 @@ pub fn validate_with(payload: &[u8], verifier: &dyn Verifier) -> CallResult {
             ));
         }
     };
+    // The template's annotations: AppArmor's deprecated per-container profiles live there.
+    let annotations = format!("{template}/metadata/annotations");
+    match request.request.object.pointer(&annotations) {
+        None | Some(serde_json::Value::Null) => {}
+        Some(value) => match BTreeMap::deserialize(value) {
+            Ok(map) => spec.annotations = map,
+            Err(e) => {
+                return reject(format!(
+                    "bizra-secure-pods cannot read the annotations of {what}: {}",
+                    short(&e.to_string())
+                ));
+            }
+        },
+    }
     match decide(&spec, &request.settings, verifier) {
         Decision::Accept => accept_request(),
         Decision::Pin(verified) => {
@@ -250,6 +267,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::rules::Profile;
     use crate::settings::RuleToggles;
 
     /// Settings with the pod-spec rules on and every image allowed unsigned.
@@ -293,17 +311,17 @@ mod tests {
     #[test]
     fn every_workload_kind_is_checked() {
         for (kind, broken, rule) in [
-            ("pod", "pod_root", "[nonRoot]"),
-            ("deployment", "deployment_root", "[nonRoot]"),
+            ("pod", "pod_root", "[runAsUser]"),
+            ("deployment", "deployment_root", "[runAsUser]"),
             ("replicaset", "replicaset_no_limits", "[limits]"),
             ("statefulset", "statefulset_no_limits", "[limits]"),
-            ("daemonset", "daemonset_privesc", "[securityContext]"),
-            ("job", "job_no_drop", "[securityContext]"),
-            ("cronjob", "cronjob_root", "[nonRoot]"),
+            ("daemonset", "daemonset_privesc", "[allowPrivilegeEscalation]"),
+            ("job", "job_no_drop", "[capabilities_restricted]"),
+            ("cronjob", "cronjob_root", "[runAsUser]"),
             (
                 "replicationcontroller",
                 "replicationcontroller_root",
-                "[nonRoot]",
+                "[runAsUser]",
             ),
         ] {
             case(&format!("{kind}_compliant"), true);
@@ -330,8 +348,14 @@ mod tests {
             "{}",
             message(&overridden)
         );
-        // The container's runAsUser 1000 overrides the pod's 0.
-        case("pod_container_overrides_root_user", true);
+        // Restricted refuses a pod-level runAsUser 0 even where the container overrides it, as
+        // Pod Security Admission does (the seed's own rule let the override pass).
+        let pod_root = case("pod_container_overrides_root_user", false);
+        assert!(
+            message(&pod_root).contains("pod: runAsUser is 0 (root) on the pod [runAsUser]"),
+            "{}",
+            message(&pod_root)
+        );
         case("pod_no_runasnonroot", false);
     }
 
@@ -365,9 +389,9 @@ mod tests {
         for expected in [
             "container \"bizra-node\"",
             "container \"sidecar\"",
-            "[nonRoot]",
+            "[runAsUser]",
             "[limits]",
-            "[securityContext]",
+            "[allowPrivilegeEscalation]",
         ] {
             assert!(text.contains(expected), "{expected} missing from {text}");
         }
@@ -395,19 +419,31 @@ mod tests {
     }
 
     #[test]
-    fn rules_can_be_turned_off() {
-        let settings = Settings {
+    fn the_profile_can_be_lowered_and_limits_turned_off() {
+        let baseline = Settings {
+            pod_security: Some(Profile::Baseline),
+            ..pod_rules_only()
+        };
+        Testcase {
+            name: "a root pod under baseline".into(),
+            fixture_file: "test_data/pod_root.json".into(),
+            expected_validation_result: true,
+            settings: baseline,
+        }
+        .eval(validate)
+        .expect("response");
+        let no_limits = Settings {
             rules: Some(RuleToggles {
-                non_root: false,
+                limits: false,
                 ..RuleToggles::default()
             }),
             ..pod_rules_only()
         };
         Testcase {
-            name: "non-root off".into(),
-            fixture_file: "test_data/pod_root.json".into(),
+            name: "limits off".into(),
+            fixture_file: "test_data/replicaset_no_limits.json".into(),
             expected_validation_result: true,
-            settings,
+            settings: no_limits,
         }
         .eval(validate)
         .expect("response");

@@ -7,25 +7,63 @@ use serde::{Deserialize, Serialize};
 
 use crate::glob::Glob;
 use crate::pem;
+use crate::rules::Profile;
 
-/// Which rules run; all on by default.
+/// Which of our own rules (beyond the Pod Security Standards profile) run; all on by default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct RuleToggles {
     pub signed_images: bool,
-    pub non_root: bool,
     pub limits: bool,
-    pub security_context: bool,
+    /// Before `podSecurity`: runAsNonRoot and runAsUser, now checks of the restricted profile.
+    /// Kept so that old settings saying `true` keep working; anything else is refused with
+    /// what replaces it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub non_root: Option<bool>,
+    /// Before `podSecurity`: allowPrivilegeEscalation and drop ALL, likewise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub security_context: Option<bool>,
 }
 
 impl Default for RuleToggles {
     fn default() -> Self {
         RuleToggles {
             signed_images: true,
-            non_root: true,
             limits: true,
-            security_context: true,
+            non_root: None,
+            security_context: None,
         }
+    }
+}
+
+impl RuleToggles {
+    /// Refuses the retired toggles unless they ask for what `profile` checks anyway.
+    fn check_retired(&self, profile: Profile) -> Result<(), String> {
+        for (name, value, checks) in [
+            ("nonRoot", self.non_root, "runAsNonRoot and runAsUser"),
+            (
+                "securityContext",
+                self.security_context,
+                "allowPrivilegeEscalation and capabilities_restricted",
+            ),
+        ] {
+            match value {
+                None => {}
+                Some(true) if profile == Profile::Restricted => {}
+                Some(true) => {
+                    return Err(format!(
+                        "rules.{name} asks for the {checks} checks, which only podSecurity: restricted makes (podSecurity is {}); remove rules.{name} or set podSecurity: restricted",
+                        profile.name()
+                    ));
+                }
+                Some(false) => {
+                    return Err(format!(
+                        "rules.{name} is replaced by podSecurity: its {checks} checks are part of the restricted profile; to go without them, remove rules.{name} and set podSecurity: baseline (or none)"
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -270,7 +308,10 @@ pub struct Settings {
     pub allowed_unsigned: Vec<String>,
     /// Requests in these namespaces are accepted unchecked.
     pub exempt_namespaces: Vec<String>,
-    /// Which checks the `validate` job makes; a `pinDigests` policy may not set them.
+    /// The Pod Security Standards profile the `validate` job enforces (default restricted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod_security: Option<Profile>,
+    /// Which of our own checks the `validate` job makes; a `pinDigests` policy may not set them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rules: Option<RuleToggles>,
     /// Also require cpu and memory requests (`validate` job only).
@@ -378,10 +419,18 @@ impl Settings {
             // The pinning job verifies signatures and nothing else.
             Job::PinDigests => RuleToggles {
                 signed_images: true,
-                non_root: false,
                 limits: false,
-                security_context: false,
+                non_root: None,
+                security_context: None,
             },
+        }
+    }
+
+    /// The profile the `validate` job enforces; the pinning job enforces none.
+    pub fn pod_security(&self) -> Profile {
+        match self.job {
+            Job::Validate => self.pod_security.unwrap_or_default(),
+            Job::PinDigests => Profile::None,
         }
     }
 
@@ -394,6 +443,7 @@ impl Settings {
         }
         if self.job == Job::PinDigests {
             let mixed: Vec<&str> = [
+                self.pod_security.map(|_| "podSecurity"),
                 self.rules.map(|_| "rules"),
                 self.require_requests.map(|_| "requireRequests"),
                 (!self.allowed_unsigned.is_empty()).then_some("allowedUnsigned"),
@@ -413,6 +463,9 @@ impl Settings {
                     "job pinDigests needs signature rules: only verified images are pinned".into(),
                 );
             }
+        }
+        if let Some(rules) = &self.rules {
+            rules.check_retired(self.pod_security())?;
         }
         for (i, rule) in self.signatures.iter().enumerate() {
             rule.check()
@@ -497,7 +550,8 @@ MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEK5dJ8tlF4eIBlywvJQeKYUx1mQF7
         assert!(err.contains("no signature rule"), "{err}");
         let ok = parse(serde_json::json!({"rules": {"signedImages": false}})).expect("valid");
         let rules = ok.rule_toggles();
-        assert!(rules.non_root && rules.limits && rules.security_context);
+        assert!(rules.limits && !rules.signed_images);
+        assert_eq!(ok.pod_security(), Profile::Restricted);
         assert_eq!(ok.job, Job::Validate);
     }
 
@@ -566,10 +620,46 @@ MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEK5dJ8tlF4eIBlywvJQeKYUx1mQF7
             settings.rule_toggles(),
             RuleToggles {
                 signed_images: true,
-                non_root: false,
                 limits: false,
-                security_context: false
+                non_root: None,
+                security_context: None
             }
+        );
+        assert_eq!(settings.pod_security(), Profile::None);
+    }
+
+    #[test]
+    fn the_profile_is_chosen_by_name() {
+        for (name, profile) in [
+            ("restricted", Profile::Restricted),
+            ("baseline", Profile::Baseline),
+            ("none", Profile::None),
+        ] {
+            let settings = parse(serde_json::json!({"podSecurity": name, "rules": {"signedImages": false}}))
+                .expect("valid settings");
+            assert_eq!(settings.pod_security(), profile);
+        }
+        let err = parse(serde_json::json!({"podSecurity": "privileged", "rules": {"signedImages": false}}))
+            .expect_err("not a profile name here");
+        assert!(err.contains("unknown variant `privileged`, expected one of `restricted`, `baseline`, `none`"), "{err}");
+    }
+
+    #[test]
+    fn the_retired_toggles_keep_working_when_they_ask_for_the_profile() {
+        let old = parse(serde_json::json!({"rules": {"signedImages": false, "nonRoot": true, "securityContext": true}}))
+            .expect("the settings of the seed still load");
+        assert_eq!(old.pod_security(), Profile::Restricted);
+        let off = parse(serde_json::json!({"rules": {"signedImages": false, "nonRoot": false}}))
+            .expect_err("turning nonRoot off cannot be honoured");
+        assert!(
+            off.contains("rules.nonRoot is replaced by podSecurity: its runAsNonRoot and runAsUser checks are part of the restricted profile; to go without them, remove rules.nonRoot and set podSecurity: baseline (or none)"),
+            "{off}"
+        );
+        let contradiction = parse(serde_json::json!({"podSecurity": "baseline", "rules": {"signedImages": false, "securityContext": true}}))
+            .expect_err("baseline has no such check");
+        assert!(
+            contradiction.contains("rules.securityContext asks for the allowPrivilegeEscalation and capabilities_restricted checks, which only podSecurity: restricted makes (podSecurity is baseline)"),
+            "{contradiction}"
         );
     }
 
@@ -631,6 +721,10 @@ MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEK5dJ8tlF4eIBlywvJQeKYUx1mQF7
             (
                 serde_json::json!({"job": "pinDigests", "signatures": [{"image": "x/*", "githubActions": {"owner": "o"}}], "requireRequests": false, "rules": {}}),
                 "rules and requireRequests belong to the validating policy",
+            ),
+            (
+                serde_json::json!({"job": "pinDigests", "signatures": [{"image": "x/*", "githubActions": {"owner": "o"}}], "podSecurity": "baseline"}),
+                "podSecurity belongs to the validating policy",
             ),
             (
                 serde_json::json!({"job": "pinDigests", "allowedUnsigned": ["*"]}),

@@ -56,19 +56,20 @@ pub fn check_limits(spec: &PodFields, require_requests: bool) -> Vec<Violation> 
         let requests = resources.and_then(|r| r.requests.as_ref());
         let mut check = |set: Option<&BTreeMap<String, Quantity>>, what: &str| {
             for resource in ["cpu", "memory"] {
-                let message = match set.and_then(|s| s.get(resource)) {
+                let found = set.and_then(|s| s.get(resource));
+                let message = match found {
                     None => format!("no {resource} {what}"),
                     Some(Quantity(value)) if what == "limit" && is_zero(value) => format!(
                         "no {resource} limit: {value:?} is zero, which the kubelet treats as no limit"
                     ),
                     Some(_) => continue,
                 };
-                violations.push(Violation {
-                    rule: Rule::Limits,
-                    kind: c.kind,
-                    container: c.name.to_owned(),
+                violations.push(c.violation(
+                    Rule::Limits,
+                    &format!("resources.{what}s.{resource}"),
+                    found.map(|q| q.0.clone()),
                     message,
-                });
+                ));
             }
         };
         check(limits, "limit");

@@ -3,37 +3,63 @@
 //! functions, so the cluster edge and the plugin cannot disagree.
 
 mod limits;
-mod non_root;
-mod security_context;
+pub mod pod_security;
 pub mod signed_images;
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::core::v1::{
-    PodSecurityContext, PodSpec, ResourceRequirements, SecurityContext,
+    ContainerPort, Lifecycle, PodOS, PodSecurityContext, PodSpec, Probe, ResourceRequirements,
+    SecurityContext, Volume,
 };
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use limits::check_limits;
-pub use non_root::check_non_root;
-pub use security_context::check_security_context;
+pub use pod_security::{Check, Profile, check_pod_security};
 
-/// Which rule a violation breaks; the names are the settings keys that turn rules off.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// Which rule a violation breaks: one of the Pod Security Standards' checks (named by the id
+/// k8s.io/pod-security-admission gives it), or one of our own rules beyond the standard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Rule {
+    PodSecurity(Check),
     SignedImages,
-    NonRoot,
     Limits,
-    SecurityContext,
 }
 
 impl Rule {
+    /// The name violations carry: the check id for the standard's checks (`runAsNonRoot`,
+    /// `capabilities_restricted`), the settings key for ours (`signedImages`, `limits`).
     pub fn name(self) -> &'static str {
         match self {
+            Rule::PodSecurity(check) => check.id(),
             Rule::SignedImages => "signedImages",
-            Rule::NonRoot => "nonRoot",
             Rule::Limits => "limits",
-            Rule::SecurityContext => "securityContext",
         }
+    }
+
+    pub fn from_name(name: &str) -> Option<Rule> {
+        match name {
+            "signedImages" => Some(Rule::SignedImages),
+            "limits" => Some(Rule::Limits),
+            _ => Check::ALL
+                .into_iter()
+                .find(|c| c.id() == name)
+                .map(Rule::PodSecurity),
+        }
+    }
+}
+
+impl Serialize for Rule {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for Rule {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        Rule::from_name(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown rule {name:?}")))
     }
 }
 
@@ -72,43 +98,104 @@ impl ContainerKind {
     }
 }
 
+/// The container a violation is about.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ContainerName {
+    pub kind: ContainerKind,
+    pub name: String,
+}
+
+/// One broken rule: which container (none when the pod itself is at fault: host namespaces,
+/// volumes, sysctls, a pod-level security context field), the field and the value found there.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Violation {
+    pub container: Option<ContainerName>,
     pub rule: Rule,
-    pub kind: ContainerKind,
-    pub container: String,
+    /// Where, from the pod template: `spec.containers[0].securityContext.privileged`,
+    /// `spec.hostNetwork`, `metadata.annotations[...]`.
+    pub field: String,
+    /// The value found there as written; `None` when the field is missing.
+    pub value: Option<String>,
     pub message: String,
 }
 
 impl std::fmt::Display for Violation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} {:?}: {} [{}]",
-            self.kind.label(),
-            self.container,
-            self.message,
-            self.rule.name()
-        )
+        match &self.container {
+            Some(c) => write!(f, "{} {:?}", c.kind.label(), c.name)?,
+            None => write!(f, "pod")?,
+        }
+        write!(f, ": {} [{}]", self.message, self.rule.name())
+    }
+}
+
+/// A violation of the pod itself.
+pub(crate) fn pod_violation(
+    rule: Rule,
+    field: impl Into<String>,
+    value: Option<String>,
+    message: impl Into<String>,
+) -> Violation {
+    Violation {
+        container: None,
+        rule,
+        field: field.into(),
+        value,
+        message: message.into(),
     }
 }
 
 /// One container of any kind, as the rules see it.
 pub struct ContainerView<'a> {
     pub kind: ContainerKind,
+    /// Its position in its list.
+    pub index: usize,
     pub name: &'a str,
     pub image: Option<&'a str>,
     pub security_context: Option<&'a SecurityContext>,
     /// None for ephemeral containers, which cannot carry resources.
     pub resources: Option<Option<&'a ResourceRequirements>>,
+    pub fields: &'a ContainerFields,
 }
 
-/// The parts of a pod spec the rules read, in k8s-openapi's own types. The policy deserializes
-/// only these from a request (a full `PodSpec` deserializer would make the module far larger);
-/// the plugin converts a `PodSpec` with `From`. Unknown fields are ignored, as in `PodSpec`.
+impl ContainerView<'_> {
+    /// The path of one of its fields from the pod template: `spec.containers[0].<rest>`.
+    pub fn path(&self, rest: &str) -> String {
+        format!("spec.{}[{}].{rest}", self.kind.field(), self.index)
+    }
+
+    /// A violation of this container at `spec.<list>[<index>].<rest>`.
+    pub fn violation(
+        &self,
+        rule: Rule,
+        rest: &str,
+        value: Option<String>,
+        message: impl Into<String>,
+    ) -> Violation {
+        Violation {
+            container: Some(ContainerName {
+                kind: self.kind,
+                name: self.name.to_owned(),
+            }),
+            rule,
+            field: self.path(rest),
+            value,
+            message: message.into(),
+        }
+    }
+}
+
+/// The parts of a pod template the rules read, in k8s-openapi's own types. The policy
+/// deserializes only these from a request (a full `PodSpec` deserializer would make the module
+/// far larger); the plugin converts a `PodSpec` with `From`. Unknown fields are ignored, as in
+/// `PodSpec`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PodFields {
+    /// The template's `metadata.annotations` (AppArmor's deprecated annotations live there);
+    /// not part of the spec, so the caller fills it in.
+    #[serde(skip)]
+    pub annotations: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security_context: Option<PodSecurityContext>,
     pub containers: Vec<ContainerFields>,
@@ -116,6 +203,18 @@ pub struct PodFields {
     pub init_containers: Option<Vec<ContainerFields>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ephemeral_containers: Option<Vec<ContainerFields>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_network: Option<bool>,
+    #[serde(default, rename = "hostPID", skip_serializing_if = "Option::is_none")]
+    pub host_pid: Option<bool>,
+    #[serde(default, rename = "hostIPC", skip_serializing_if = "Option::is_none")]
+    pub host_ipc: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_users: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os: Option<PodOS>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volumes: Option<Vec<Volume>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -128,43 +227,71 @@ pub struct ContainerFields {
     pub security_context: Option<SecurityContext>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ports: Option<Vec<ContainerPort>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness_probe: Option<Probe>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readiness_probe: Option<Probe>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub startup_probe: Option<Probe>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<Lifecycle>,
+}
+
+macro_rules! container_fields {
+    ($c:expr) => {
+        ContainerFields {
+            name: $c.name.clone(),
+            image: $c.image.clone(),
+            security_context: $c.security_context.clone(),
+            resources: $c.resources.clone(),
+            ports: $c.ports.clone(),
+            liveness_probe: $c.liveness_probe.clone(),
+            readiness_probe: $c.readiness_probe.clone(),
+            startup_probe: $c.startup_probe.clone(),
+            lifecycle: $c.lifecycle.clone(),
+        }
+    };
 }
 
 impl From<&PodSpec> for PodFields {
     fn from(spec: &PodSpec) -> Self {
-        let fields = |name: &str,
-                      image: &Option<String>,
-                      sc: &Option<SecurityContext>,
-                      res: &Option<ResourceRequirements>| {
-            ContainerFields {
-                name: name.to_owned(),
-                image: image.clone(),
-                security_context: sc.clone(),
-                resources: res.clone(),
-            }
-        };
         PodFields {
+            annotations: BTreeMap::new(),
             security_context: spec.security_context.clone(),
             containers: spec
                 .containers
                 .iter()
-                .map(|c| fields(&c.name, &c.image, &c.security_context, &c.resources))
+                .map(|c| container_fields!(c))
                 .collect(),
-            init_containers: spec.init_containers.as_ref().map(|list| {
-                list.iter()
-                    .map(|c| fields(&c.name, &c.image, &c.security_context, &c.resources))
-                    .collect()
-            }),
-            ephemeral_containers: spec.ephemeral_containers.as_ref().map(|list| {
-                list.iter()
-                    .map(|c| fields(&c.name, &c.image, &c.security_context, &c.resources))
-                    .collect()
-            }),
+            init_containers: spec
+                .init_containers
+                .as_ref()
+                .map(|list| list.iter().map(|c| container_fields!(c)).collect()),
+            ephemeral_containers: spec
+                .ephemeral_containers
+                .as_ref()
+                .map(|list| list.iter().map(|c| container_fields!(c)).collect()),
+            host_network: spec.host_network,
+            host_pid: spec.host_pid,
+            host_ipc: spec.host_ipc,
+            host_users: spec.host_users,
+            os: spec.os.clone(),
+            volumes: spec.volumes.clone(),
         }
     }
 }
 
 impl PodFields {
+    /// A pod template's fields: its spec, and the annotations of its metadata.
+    pub fn of_template(annotations: Option<&BTreeMap<String, String>>, spec: &PodSpec) -> Self {
+        PodFields {
+            annotations: annotations.cloned().unwrap_or_default(),
+            ..PodFields::from(spec)
+        }
+    }
+
     /// The containers of one kind.
     pub fn list(&self, kind: ContainerKind) -> &[ContainerFields] {
         match kind {
@@ -183,15 +310,20 @@ pub fn containers(spec: &PodFields) -> Vec<ContainerView<'_>> {
     ContainerKind::ALL
         .into_iter()
         .flat_map(|kind| {
-            spec.list(kind).iter().map(move |c| ContainerView {
-                kind,
-                name: &c.name,
-                image: c.image.as_deref(),
-                security_context: c.security_context.as_ref(),
-                // Ephemeral containers cannot carry resources: the limits rule skips them.
-                resources: (kind != ContainerKind::EphemeralContainer)
-                    .then_some(c.resources.as_ref()),
-            })
+            spec.list(kind)
+                .iter()
+                .enumerate()
+                .map(move |(index, c)| ContainerView {
+                    kind,
+                    index,
+                    name: &c.name,
+                    image: c.image.as_deref(),
+                    security_context: c.security_context.as_ref(),
+                    // Ephemeral containers cannot carry resources: the limits rule skips them.
+                    resources: (kind != ContainerKind::EphemeralContainer)
+                        .then_some(c.resources.as_ref()),
+                    fields: c,
+                })
         })
         .collect()
 }
@@ -206,29 +338,34 @@ pub(crate) fn short(message: &str) -> String {
     }
 }
 
-/// Where the pod spec sits in each kind that carries one (a JSON pointer): Pod, the workload
-/// controllers, Job and CronJob. `None` for any other kind.
-pub fn pod_spec_pointer(kind: &str) -> Option<&'static str> {
+/// Where the pod template sits in each kind that carries one (a JSON pointer; its `spec` and
+/// `metadata` are below it): Pod, the workload controllers, Job and CronJob. `None` for any
+/// other kind.
+pub fn pod_template_pointer(kind: &str) -> Option<&'static str> {
     Some(match kind {
-        "Pod" => "/spec",
+        "Pod" => "",
         "Deployment"
         | "ReplicaSet"
         | "StatefulSet"
         | "DaemonSet"
         | "ReplicationController"
-        | "Job" => "/spec/template/spec",
-        "CronJob" => "/spec/jobTemplate/spec/template/spec",
+        | "Job" => "/spec/template",
+        "CronJob" => "/spec/jobTemplate/spec/template",
         _ => return None,
     })
 }
 
+/// Where the pod spec sits in each kind that carries one (a JSON pointer).
+pub fn pod_spec_pointer(kind: &str) -> Option<String> {
+    pod_template_pointer(kind).map(|template| format!("{template}/spec"))
+}
+
 /// Which of the pod-spec rules run (signatures are checked by the policy with host calls).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PodRules {
-    pub non_root: bool,
+    /// The Pod Security Standards profile.
+    pub pod_security: Profile,
     pub limits: bool,
-    pub security_context: bool,
     /// Also require cpu and memory requests.
     pub require_requests: bool,
 }
@@ -236,28 +373,21 @@ pub struct PodRules {
 impl Default for PodRules {
     fn default() -> Self {
         PodRules {
-            non_root: true,
+            pod_security: Profile::Restricted,
             limits: true,
-            security_context: true,
             require_requests: false,
         }
     }
 }
 
-/// Every violation of the enabled pod-spec rules, in container order.
+/// Every violation of the enabled pod-spec rules of a pod spec (without template annotations).
 pub fn check_pod_spec(spec: &PodSpec, rules: &PodRules) -> Vec<Violation> {
     check_pod(&PodFields::from(spec), rules)
 }
 
-/// [`check_pod_spec`] on the fields the rules read.
+/// Every violation of the enabled pod-spec rules: the profile's first, then limits.
 pub fn check_pod(spec: &PodFields, rules: &PodRules) -> Vec<Violation> {
-    let mut violations = Vec::new();
-    if rules.non_root {
-        violations.extend(check_non_root(spec));
-    }
-    if rules.security_context {
-        violations.extend(check_security_context(spec));
-    }
+    let mut violations = check_pod_security(spec, rules.pod_security);
     if rules.limits {
         violations.extend(check_limits(spec, rules.require_requests));
     }
@@ -268,10 +398,11 @@ pub fn check_pod(spec: &PodFields, rules: &PodRules) -> Vec<Violation> {
 pub(crate) mod fixtures {
     use k8s_openapi::api::core::v1::PodSpec;
 
-    /// The seed's compliant pod spec, with `edit` applied to its JSON first.
+    /// The seed's compliant pod spec (plus the RuntimeDefault seccomp profile restricted
+    /// needs), with `edit` applied to its JSON first.
     pub fn pod_spec(edit: impl FnOnce(&mut serde_json::Value)) -> PodSpec {
         let mut value = serde_json::json!({
-            "securityContext": {"runAsNonRoot": true, "runAsUser": 1000, "fsGroup": 1000},
+            "securityContext": {"runAsNonRoot": true, "runAsUser": 1000, "fsGroup": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
             "containers": [{
                 "name": "bizra-node",
                 "image": "ghcr.io/bizra/node:v2.2.0-rc1",
@@ -297,47 +428,87 @@ mod tests {
     #[test]
     fn every_violation_is_reported_not_just_the_first() {
         let spec = pod_spec(|v| {
-            v["securityContext"] = serde_json::json!({});
+            v["securityContext"] = serde_json::json!({"seccompProfile": {"type": "RuntimeDefault"}});
             v["containers"][0]["securityContext"] = serde_json::json!({"runAsUser": 0});
             v["containers"][0]["resources"] = serde_json::json!({});
         });
-        let rules: Vec<Rule> = check_pod_spec(&spec, &PodRules::default())
+        let rules: Vec<&str> = check_pod_spec(&spec, &PodRules::default())
             .iter()
-            .map(|v| v.rule)
+            .map(|v| v.rule.name())
             .collect();
         assert_eq!(
             rules,
             [
-                Rule::NonRoot,
-                Rule::NonRoot,
-                Rule::SecurityContext,
-                Rule::SecurityContext,
-                Rule::Limits,
-                Rule::Limits
+                "capabilities_restricted",
+                "allowPrivilegeEscalation",
+                "runAsNonRoot",
+                "runAsUser",
+                "limits",
+                "limits"
             ]
         );
     }
 
     #[test]
-    fn rules_can_be_turned_off() {
-        let spec = pod_spec(|v| v["containers"][0]["resources"] = serde_json::json!({}));
+    fn the_profile_and_limits_can_be_turned_off() {
+        let spec = pod_spec(|v| {
+            v["containers"][0]["resources"] = serde_json::json!({});
+            v["securityContext"] = serde_json::json!({"runAsUser": 0});
+        });
         let off = PodRules {
             limits: false,
+            pod_security: Profile::None,
             ..PodRules::default()
         };
         assert_eq!(check_pod_spec(&spec, &off), []);
+        let baseline = PodRules {
+            limits: false,
+            pod_security: Profile::Baseline,
+            ..PodRules::default()
+        };
+        assert_eq!(check_pod_spec(&spec, &baseline), []);
     }
 
     #[test]
-    fn violations_read_well() {
+    fn violations_read_well_and_name_their_field() {
         let spec = pod_spec(|v| {
-            v["containers"][0]["resources"]["limits"] = serde_json::json!({"cpu": "1"})
+            v["containers"][0]["resources"]["limits"] = serde_json::json!({"cpu": "1"});
+            v["hostNetwork"] = serde_json::json!(true);
         });
         let violations = check_pod_spec(&spec, &PodRules::default());
-        assert_eq!(violations.len(), 1);
+        let lines: Vec<String> = violations.iter().map(ToString::to_string).collect();
         assert_eq!(
-            violations[0].to_string(),
-            "container \"bizra-node\": no memory limit [limits]"
+            lines,
+            [
+                "pod: hostNetwork is true; the pod must not share the host's network namespace [hostNamespaces]",
+                "container \"bizra-node\": no memory limit [limits]"
+            ]
         );
+        assert_eq!(violations[1].field, "spec.containers[0].resources.limits.memory");
+        assert_eq!(violations[1].value, None);
+    }
+
+    #[test]
+    fn rules_are_named_by_their_check_id_both_ways() {
+        for check in Check::ALL {
+            let rule = Rule::PodSecurity(check);
+            assert_eq!(Rule::from_name(rule.name()), Some(rule));
+            assert_eq!(
+                serde_json::to_value(rule).expect("serializes"),
+                serde_json::json!(check.id())
+            );
+        }
+        assert_eq!(Rule::from_name("limits"), Some(Rule::Limits));
+        assert_eq!(Rule::from_name("nonRoot"), None);
+    }
+
+    #[test]
+    fn template_pointers() {
+        assert_eq!(pod_spec_pointer("Pod").as_deref(), Some("/spec"));
+        assert_eq!(
+            pod_spec_pointer("CronJob").as_deref(),
+            Some("/spec/jobTemplate/spec/template/spec")
+        );
+        assert_eq!(pod_spec_pointer("Service"), None);
     }
 }

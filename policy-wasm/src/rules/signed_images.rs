@@ -37,11 +37,13 @@ pub fn check_signed_images(
     let mut violations = Vec::new();
     let mut verified = Vec::new();
     for container in containers(spec) {
-        let violation = |message: String| Violation {
-            rule: Rule::SignedImages,
-            kind: container.kind,
-            container: container.name.to_string(),
-            message,
+        let violation = |message: String| {
+            container.violation(
+                Rule::SignedImages,
+                "image",
+                container.image.map(str::to_owned),
+                message,
+            )
         };
         let Some(image) = container.image else {
             violations.push(violation("has no image".into()));

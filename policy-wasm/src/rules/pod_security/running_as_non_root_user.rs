@@ -1,0 +1,65 @@
+//! Running as Non-root user (restricted, 1.23+): `runAsUser` is not 0 on the pod or any
+//! container (a pod-level 0 fails even when every container overrides it). Since 1.35 a pod in
+//! a user namespace (`hostUsers: false`) passes.
+
+use super::super::{PodFields, Rule, Violation, containers, pod_violation};
+use super::Check;
+
+const RULE: Rule = Rule::PodSecurity(Check::RunningAsNonRootUser);
+
+pub fn check(pod: &PodFields) -> Vec<Violation> {
+    if super::in_user_namespace(pod) {
+        return Vec::new();
+    }
+    let mut violations = Vec::new();
+    if super::pod_context(pod).and_then(|sc| sc.run_as_user) == Some(0) {
+        violations.push(pod_violation(
+            RULE,
+            "spec.securityContext.runAsUser",
+            Some("0".into()),
+            "runAsUser is 0 (root) on the pod",
+        ));
+    }
+    for c in containers(pod) {
+        if c.security_context.and_then(|sc| sc.run_as_user) == Some(0) {
+            violations.push(c.violation(
+                RULE,
+                "securityContext.runAsUser",
+                Some("0".into()),
+                "runAsUser is 0 (root)",
+            ));
+        }
+    }
+    violations
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::super::fixtures::found;
+    use super::*;
+
+    #[test]
+    fn uid_zero_fails_at_either_level() {
+        assert!(found(Check::RunningAsNonRootUser, |_| {}).is_empty());
+        assert_eq!(
+            found(Check::RunningAsNonRootUser, |v| {
+                v["spec"]["securityContext"]["runAsUser"] = json!(0);
+                v["spec"]["containers"][0]["securityContext"]["runAsUser"] = json!(1000);
+            }),
+            ["spec.securityContext.runAsUser=0: runAsUser is 0 (root) on the pod"]
+        );
+        assert_eq!(
+            found(Check::RunningAsNonRootUser, |v| {
+                v["spec"]["containers"][0]["securityContext"]["runAsUser"] = json!(0)
+            }),
+            ["spec.containers[0].securityContext.runAsUser=0: runAsUser is 0 (root)"]
+        );
+        let userns = found(Check::RunningAsNonRootUser, |v| {
+            v["spec"]["securityContext"]["runAsUser"] = json!(0);
+            v["spec"]["hostUsers"] = json!(false);
+        });
+        assert!(userns.is_empty());
+    }
+}

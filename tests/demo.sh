@@ -42,7 +42,7 @@ if [ "$status" -eq 0 ]; then
   refusal=$(kubectl apply -f - <<<"$root_pod" 2>&1) && refusal=admitted
   echo "$refusal" >&2
   case "$refusal" in
-    *"denied the request"*"[nonRoot]"*) ;;
+    *"denied the request"*"[runAsNonRoot]"*) ;;
     *) echo "the apiserver did not refuse the root Pod with the policy's message" >&2; status=1 ;;
   esac
 fi

@@ -215,7 +215,7 @@ fn an_admission_review_is_answered_with_the_modules_verdict() {
         .as_str()
         .unwrap_or_default();
     assert!(
-        message.contains("is not accepted") && message.contains("[nonRoot]"),
+        message.contains("is not accepted") && message.contains("[runAsUser]"),
         "{message}"
     );
     assert!(answer["response"].get("patch").is_none());

@@ -578,5 +578,48 @@ fn only_the_pinning_job_mutates_and_it_checks_nothing_but_signatures() {
         "{pinning:?}"
     );
     let checking = validate(&mut host, &key_settings(false), &root);
-    assert!(!checking.accepted && checking.message.unwrap_or_default().contains("[nonRoot]"));
+    assert!(!checking.accepted && checking.message.unwrap_or_default().contains("[runAsUser]"));
+}
+
+#[test]
+fn each_pod_security_case_fails_the_same_checks_in_the_compiled_module() {
+    let expected: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../policy-wasm/test_data/pss_expected.json"),
+        )
+        .expect("expectations"),
+    )
+    .expect("JSON");
+    let mut host = new_host(no_host_calls());
+    let cases: Vec<(&String, &Value)> = expected
+        .as_object()
+        .expect("object")
+        .iter()
+        .filter(|(name, _)| name.starts_with("pss_"))
+        .collect();
+    assert!(cases.len() >= 9);
+    for (name, profiles) in cases {
+        for profile in ["restricted", "baseline", "none"] {
+            let mut settings = pod_rules_only();
+            settings["podSecurity"] = json!(profile);
+            let response = validate(&mut host, &settings, &fixture(name));
+            let message = response.message.clone().unwrap_or_default();
+            let mut named: Vec<&str> = Vec::new();
+            for part in message.split('[').skip(1) {
+                if let Some((rule, _)) = part.split_once(']')
+                    && !named.contains(&rule)
+                {
+                    named.push(rule);
+                }
+            }
+            let want = profiles.get(profile).cloned().unwrap_or(json!([]));
+            assert_eq!(json!(named), want, "{name} under {profile}: {message}");
+            assert_eq!(
+                response.accepted,
+                named.is_empty(),
+                "{name} under {profile}"
+            );
+        }
+    }
 }

@@ -315,7 +315,11 @@ mod tests {
             ("deployment", "deployment_root", "[runAsUser]"),
             ("replicaset", "replicaset_no_limits", "[limits]"),
             ("statefulset", "statefulset_no_limits", "[limits]"),
-            ("daemonset", "daemonset_privesc", "[allowPrivilegeEscalation]"),
+            (
+                "daemonset",
+                "daemonset_privesc",
+                "[allowPrivilegeEscalation]",
+            ),
             ("job", "job_no_drop", "[capabilities_restricted]"),
             ("cronjob", "cronjob_root", "[runAsUser]"),
             (
@@ -405,6 +409,55 @@ mod tests {
             text.starts_with("Pod testnet/bizra-apex-0 is not accepted ("),
             "{text}"
         );
+    }
+
+    /// The rule names a rejection message lists (`[runAsUser]`), in order, each once.
+    fn rules_named(message: &str) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for part in message.split('[').skip(1) {
+            if let Some((name, _)) = part.split_once(']')
+                && !names.iter().any(|n| n == name)
+            {
+                names.push(name.to_owned());
+            }
+        }
+        names
+    }
+
+    #[test]
+    fn each_pod_security_case_fails_the_checks_pod_security_admission_names() {
+        let expected: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string("test_data/pss_expected.json").expect("expectations"),
+        )
+        .expect("JSON");
+        let cases = expected.as_object().expect("object");
+        assert!(cases.len() >= 9);
+        for (fixture, profiles) in cases.iter().filter(|(k, _)| k.starts_with("pss_")) {
+            for (profile, name) in [
+                (Profile::Restricted, "restricted"),
+                (Profile::Baseline, "baseline"),
+            ] {
+                let want: Vec<String> =
+                    serde_json::from_value(profiles[name].clone()).expect("list");
+                let settings = Settings {
+                    pod_security: Some(profile),
+                    ..pod_rules_only()
+                };
+                let response = Testcase {
+                    name: format!("{fixture} under {name}"),
+                    fixture_file: format!("test_data/{fixture}.json"),
+                    expected_validation_result: want.is_empty(),
+                    settings,
+                }
+                .eval(validate)
+                .expect("response");
+                assert_eq!(
+                    rules_named(&message(&response)),
+                    want,
+                    "{fixture} under {name}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -635,13 +635,21 @@ MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEK5dJ8tlF4eIBlywvJQeKYUx1mQF7
             ("baseline", Profile::Baseline),
             ("none", Profile::None),
         ] {
-            let settings = parse(serde_json::json!({"podSecurity": name, "rules": {"signedImages": false}}))
-                .expect("valid settings");
+            let settings =
+                parse(serde_json::json!({"podSecurity": name, "rules": {"signedImages": false}}))
+                    .expect("valid settings");
             assert_eq!(settings.pod_security(), profile);
         }
-        let err = parse(serde_json::json!({"podSecurity": "privileged", "rules": {"signedImages": false}}))
-            .expect_err("not a profile name here");
-        assert!(err.contains("unknown variant `privileged`, expected one of `restricted`, `baseline`, `none`"), "{err}");
+        let err = parse(
+            serde_json::json!({"podSecurity": "privileged", "rules": {"signedImages": false}}),
+        )
+        .expect_err("not a profile name here");
+        assert!(
+            err.contains(
+                "unknown variant `privileged`, expected one of `restricted`, `baseline`, `none`"
+            ),
+            "{err}"
+        );
     }
 
     #[test]

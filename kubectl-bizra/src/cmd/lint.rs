@@ -1,11 +1,12 @@
 //! `kubectl bizra lint -f FILE|DIR`: checks manifests offline, before anything is applied, with
-//! the admission policy's own rule functions (non-root, limits, security context). Image
+//! the admission policy's own rule functions (the Pod Security Standards profile, limits). Image
 //! signatures need the registry and are checked at admission only.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::core::v1::PodSpec;
-use policy_wasm::rules::{ContainerKind, PodRules, Rule, check_pod_spec};
+use policy_wasm::rules::{ContainerKind, PodFields, PodRules, Profile, Rule, check_pod};
 use serde::Serialize;
 
 use crate::documents::Object;
@@ -20,9 +21,30 @@ pub struct Args {
     #[arg(short = 'f', long = "filename", value_name = "PATH", required = true, value_hint = clap::ValueHint::AnyPath)]
     pub paths: Vec<PathBuf>,
 
+    /// The Pod Security Standards profile to check (as the policy's `podSecurity`).
+    #[arg(long, value_enum, default_value = "restricted", value_name = "PROFILE")]
+    pub pod_security: ProfileArg,
+
     /// Also require cpu and memory requests (as the policy's `requireRequests`).
     #[arg(long)]
     pub require_requests: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ProfileArg {
+    Restricted,
+    Baseline,
+    None,
+}
+
+impl From<ProfileArg> for Profile {
+    fn from(arg: ProfileArg) -> Self {
+        match arg {
+            ProfileArg::Restricted => Profile::Restricted,
+            ProfileArg::Baseline => Profile::Baseline,
+            ProfileArg::None => Profile::None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -34,9 +56,17 @@ pub struct Finding {
     pub line: usize,
     pub kind: String,
     pub name: String,
-    pub container_kind: ContainerKind,
-    pub container: String,
+    /// The container at fault; both absent when the pod itself is (host namespaces, volumes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container_kind: Option<ContainerKind>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
     pub rule: Rule,
+    /// Where in the object, e.g. `spec.template.spec.containers[0].securityContext.privileged`.
+    pub field: String,
+    /// The value found there; absent when the field is missing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
     pub message: String,
 }
 
@@ -206,6 +236,12 @@ fn lint_object(file: &str, object: &Object, rules: &PodRules, report: &mut LintR
             return;
         }
     };
+    // The template (`spec.template` of a Deployment, the object of a Pod) holds spec and metadata.
+    let template = pointer.strip_suffix("/spec").unwrap_or("");
+    let annotations = object
+        .value
+        .pointer(&format!("{template}/metadata/annotations"))
+        .and_then(|a| serde_json::from_value::<BTreeMap<String, String>>(a.clone()).ok());
     let spec: PodSpec = match serde_path_to_error::deserialize(spec) {
         Ok(spec) => spec,
         Err(e) => {
@@ -232,17 +268,28 @@ fn lint_object(file: &str, object: &Object, rules: &PodRules, report: &mut LintR
         }
     };
     report.workloads += 1;
+    let mut prefix = field_path(template);
+    if let Some(item) = object.item {
+        prefix = format!("items[{item}].{prefix}");
+    }
+    let pod = PodFields::of_template(annotations.as_ref(), &spec);
     report
         .findings
-        .extend(check_pod_spec(&spec, rules).into_iter().map(|v| Finding {
+        .extend(check_pod(&pod, rules).into_iter().map(|v| Finding {
             file: file.to_owned(),
             document: object.document,
             line: object.line,
             kind: kind.clone(),
             name: name.clone(),
-            container_kind: v.kind,
-            container: v.container,
+            container_kind: v.container.as_ref().map(|c| c.kind),
+            container: v.container.map(|c| c.name),
             rule: v.rule,
+            field: if prefix.is_empty() || prefix.ends_with('.') {
+                format!("{prefix}{}", v.field)
+            } else {
+                format!("{prefix}.{}", v.field)
+            },
+            value: v.value,
             message: v.message,
         }));
 }
@@ -318,7 +365,10 @@ fn render_table(report: &LintReport) -> String {
                     f.file.clone(),
                     f.line.to_string(),
                     format!("{}/{}", f.kind, f.name),
-                    format!("{} {}", f.container_kind.label(), f.container),
+                    match (&f.container_kind, &f.container) {
+                        (Some(kind), Some(name)) => format!("{} {name}", kind.label()),
+                        _ => "(pod)".to_string(),
+                    },
                     f.rule.name().to_string(),
                     f.message.clone(),
                 ]
@@ -398,6 +448,7 @@ pub fn exit_status(report: &LintReport) -> ExitStatus {
 
 pub async fn run(global: &GlobalOptions, args: Args) -> anyhow::Result<ExitStatus> {
     let rules = PodRules {
+        pod_security: args.pod_security.into(),
         require_requests: args.require_requests,
         ..PodRules::default()
     };
@@ -430,7 +481,7 @@ mod tests {
         report
     }
 
-    const ROOT_CONTAINER: &str = "containers:\n    - name: shell\n      image: busybox\n      securityContext: {runAsUser: 0, allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}\n      resources: {limits: {cpu: 100m, memory: 64Mi}}\n";
+    const ROOT_CONTAINER: &str = "containers:\n    - name: shell\n      image: busybox\n      securityContext: {runAsUser: 0, allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}, seccompProfile: {type: RuntimeDefault}}\n      resources: {limits: {cpu: 100m, memory: 64Mi}}\n";
 
     #[test]
     fn the_repositorys_manifests_pass() {
@@ -458,10 +509,21 @@ mod tests {
         ));
         assert_eq!(report.workloads, 1);
         assert!(!report.findings.is_empty());
-        assert!(report.findings.iter().all(|f| f.rule == Rule::NonRoot
-            && f.container == "shell"
-            && f.name == "debug"
-            && f.line == 1));
+        let rules: Vec<&str> = report.findings.iter().map(|f| f.rule.name()).collect();
+        assert_eq!(rules, ["runAsNonRoot", "runAsUser"]);
+        assert!(
+            report
+                .findings
+                .iter()
+                .all(|f| f.container.as_deref() == Some("shell")
+                    && f.name == "debug"
+                    && f.line == 1)
+        );
+        assert_eq!(
+            report.findings[1].field,
+            "items[0].spec.containers[0].securityContext.runAsUser"
+        );
+        assert_eq!(report.findings[1].value.as_deref(), Some("0"));
         assert_eq!(report.skipped.len(), 1);
         insta::assert_snapshot!(render_table(&LintReport { files: 1, ..report }));
     }
@@ -490,9 +552,13 @@ mod tests {
             let report = lint_one(&text);
             assert_eq!(report.errors, [], "{kind}:\n{text}");
             assert_eq!(report.workloads, 1, "{kind}:\n{text}");
+            let user = Rule::PodSecurity(policy_wasm::rules::Check::RunningAsNonRootUser);
+            let found = report.findings.iter().find(|f| f.rule == user);
+            assert!(found.is_some(), "{kind}");
+            let field = &found.map(|f| f.field.clone()).unwrap_or_default();
             assert!(
-                report.findings.iter().any(|f| f.rule == Rule::NonRoot),
-                "{kind}"
+                field.ends_with("template.spec.containers[0].securityContext.runAsUser"),
+                "{kind}: {field}"
             );
         }
     }

@@ -56,7 +56,7 @@ fn class_of(flag: &str) -> Option<Class> {
         "namespace" | "deployment" | "container" | "virtual-service" | "canary-deployment" => Name,
         "image" => Image,
         "tag" => Tag,
-        "output" | "dry-run" | "gate" | "skip" => Enum,
+        "output" | "dry-run" | "gate" | "skip" | "pod-security" => Enum,
         "stages" => Stages,
         "prometheus-url" => Url,
         "prometheus-service" => PrometheusService,

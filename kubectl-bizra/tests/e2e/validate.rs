@@ -320,7 +320,7 @@ fn a_root_container_fails_security() {
         security["message"]
             .as_str()
             .unwrap_or("")
-            .contains("runAsUser is 0 (root), set on the pod [nonRoot]"),
+            .contains("pod: runAsUser is 0 (root) on the pod [runAsUser]"),
         "{security}"
     );
 }

@@ -51,9 +51,11 @@ fn a_pod_running_as_root_fails() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
     let findings = report["findings"].as_array().expect("findings");
     assert!(
-        findings.iter().any(|f| f["rule"] == "nonRoot"
+        findings.iter().any(|f| f["rule"] == "runAsUser"
             && f["name"] == "as-root"
-            && f["container"] == "node"
+            && f.get("container").is_none()
+            && f["field"] == "spec.securityContext.runAsUser"
+            && f["value"] == "0"
             && f["message"]
                 .as_str()
                 .unwrap_or("")
@@ -66,6 +68,70 @@ fn a_pod_running_as_root_fails() {
         table.contains("Pod/as-root") && table.contains("violation"),
         "{table}"
     );
+}
+
+/// The rules each `pss_*` admission fixture of the policy fails, per profile.
+fn pod_security_cases() -> Vec<(String, serde_json::Value, serde_json::Value)> {
+    let data = repo_root().join("policy-wasm/test_data");
+    let expected: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(data.join("pss_expected.json")).expect("expectations"),
+    )
+    .expect("JSON");
+    expected
+        .as_object()
+        .expect("object")
+        .iter()
+        .filter(|(name, _)| name.starts_with("pss_"))
+        .map(|(name, profiles)| {
+            let request: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(data.join(format!("{name}.json"))).expect("fixture"),
+            )
+            .expect("JSON");
+            (name.clone(), request["object"].clone(), profiles.clone())
+        })
+        .collect()
+}
+
+#[test]
+fn the_pod_security_cases_a_new_user_tried_fail_the_profiles_as_admission_does() {
+    let cases = pod_security_cases();
+    assert!(cases.len() >= 9);
+    for (name, object, profiles) in cases {
+        let file = scratch(&format!("{name}.json"), &object.to_string());
+        for profile in ["restricted", "baseline"] {
+            let out = lint(&[
+                "-f",
+                file.to_str().expect("utf-8"),
+                "-o",
+                "json",
+                "--pod-security",
+                profile,
+            ]);
+            let report: serde_json::Value =
+                serde_json::from_slice(&out.stdout).expect("JSON report");
+            let mut rules: Vec<String> = Vec::new();
+            for finding in report["findings"].as_array().expect("findings") {
+                let rule = finding["rule"].as_str().expect("rule").to_owned();
+                if !rules.contains(&rule) {
+                    rules.push(rule);
+                }
+            }
+            assert_eq!(
+                serde_json::json!(rules),
+                profiles[profile],
+                "{name} under {profile}: {report}"
+            );
+            let code = if rules.is_empty() { 0 } else { 1 };
+            assert_eq!(out.status.code(), Some(code), "{name} under {profile}");
+        }
+        let none = lint(&[
+            "-f",
+            file.to_str().expect("utf-8"),
+            "--pod-security",
+            "none",
+        ]);
+        assert_eq!(none.status.code(), Some(0), "{name} under none");
+    }
 }
 
 #[test]

@@ -71,7 +71,7 @@ fn root_zero_and_missing_limits_and_privilege_escalation_are_listed_in_one_messa
         vec![json!({
             "name": "bizra-node",
             "image": image,
-            "securityContext": {"runAsUser": 0, "allowPrivilegeEscalation": true, "capabilities": {"drop": ["ALL"]}},
+            "securityContext": {"runAsUser": 0, "allowPrivilegeEscalation": true, "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}},
             "resources": {"limits": {"cpu": "0"}}
         })],
     ));
@@ -84,8 +84,9 @@ fn root_zero_and_missing_limits_and_privilege_escalation_are_listed_in_one_messa
     for expected in [
         format!("webhook \"{VALIDATING_POLICY}.kubewarden.admission\" denied the request"),
         format!("Pod {}/broken is not accepted (5 violations)", ns.name),
-        "runAsNonRoot is not set on the container or the pod; it must be true [nonRoot]".into(),
-        "runAsUser is 0 (root), set on the container [nonRoot]".into(),
+        "runAsNonRoot is not set on the container or the pod; it must be true [runAsNonRoot]"
+            .into(),
+        "runAsUser is 0 (root) [runAsUser]".into(),
         "no cpu limit: \"0\" is zero, which the kubelet treats as no limit [limits]".into(),
         "no memory limit [limits]".into(),
         "allowPrivilegeEscalation".into(),
@@ -117,7 +118,7 @@ fn a_deployment_with_a_broken_template_is_refused_before_any_pod_exists() {
     let message = refused(&apply(&deployment));
     assert!(
         message.contains(&format!("Deployment {}/root-node is not accepted", ns.name))
-            && message.contains("[nonRoot]"),
+            && message.contains("[runAsUser]"),
         "{message}"
     );
     assert_eq!(
@@ -215,7 +216,7 @@ fn kubectl_debug_with_a_root_container_is_refused_and_a_compliant_one_admitted()
     let message = refused(&root);
     assert!(
         message.contains("ephemeral container \"root-debugger\": runAsNonRoot is not set")
-            && message.contains("[nonRoot]"),
+            && message.contains("[runAsNonRoot]"),
         "{message}"
     );
     let restricted = kubectl(&[
@@ -318,7 +319,7 @@ fn a_replicaset_from_before_the_webhooks_can_be_scaled_down_and_deleted() {
     ]);
     let message = refused(&changed);
     assert!(
-        message.contains("ReplicaSet") && message.contains("[nonRoot]"),
+        message.contains("ReplicaSet") && message.contains("[runAsNonRoot]"),
         "{message}"
     );
     let deleted = kubectl(&[
@@ -581,7 +582,7 @@ fn monitor_mode_admits_and_the_server_logs_what_it_would_have_refused() {
         .expect("the server logged the request");
     assert!(
         line.contains("monitor mode: would reject")
-            && line.contains("[nonRoot]")
+            && line.contains("[runAsNonRoot]")
             && line.contains("allowed=true"),
         "{line}"
     );
@@ -603,7 +604,7 @@ fn a_server_side_dry_run_is_evaluated_too() {
     );
     let message = refused(&out);
     assert!(
-        message.contains("[nonRoot]") && message.contains("denied the request"),
+        message.contains("[runAsNonRoot]") && message.contains("denied the request"),
         "{message}"
     );
     assert!(

@@ -210,7 +210,8 @@ fn compliant_container(name: &str, image: &str) -> Value {
         "image": image,
         "securityContext": {
             "runAsNonRoot": true, "runAsUser": 10001,
-            "allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}
+            "allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"}
         },
         "resources": {"limits": {"cpu": "500m", "memory": "256Mi"}}
     })

@@ -9,8 +9,8 @@ pub mod signed_images;
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    ContainerPort, Lifecycle, PodOS, PodSecurityContext, PodSpec, Probe, ResourceRequirements,
-    SecurityContext, Volume,
+    ContainerPort, HostPathVolumeSource, Lifecycle, PodOS, PodSecurityContext, PodSpec, Probe,
+    ResourceRequirements, SecurityContext, Volume,
 };
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -214,7 +214,88 @@ pub struct PodFields {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub os: Option<PodOS>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub volumes: Option<Vec<Volume>>,
+    pub volumes: Option<Vec<VolumeFields>>,
+}
+
+/// A volume as the checks see it: its name, which sources it names (`configMap`, `nfs`), and a
+/// hostPath's path. The checks read no more, and k8s-openapi's `Volume` deserializer (thirty
+/// kinds of source) would double the module's size; the plugin converts a `Volume` with `From`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VolumeFields {
+    pub name: String,
+    /// The keys of the volume whose value is not null, but `name`: its sources as written.
+    #[serde(skip)]
+    pub sources: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_path: Option<HostPathVolumeSource>,
+}
+
+impl VolumeFields {
+    pub fn has(&self, source: &str) -> bool {
+        self.sources.iter().any(|s| s == source)
+    }
+}
+
+impl<'de> Deserialize<'de> for VolumeFields {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = VolumeFields;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a volume")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<VolumeFields, A::Error> {
+                let mut volume = VolumeFields::default();
+                let mut named = false;
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "name" => {
+                            volume.name = map.next_value()?;
+                            named = true;
+                        }
+                        "hostPath" => {
+                            volume.host_path = map.next_value()?;
+                            if volume.host_path.is_some() {
+                                volume.sources.push(key);
+                            }
+                        }
+                        _ => {
+                            if map.next_value::<Option<serde::de::IgnoredAny>>()?.is_some() {
+                                volume.sources.push(key);
+                            }
+                        }
+                    }
+                }
+                if !named {
+                    return Err(serde::de::Error::missing_field("name"));
+                }
+                Ok(volume)
+            }
+        }
+        deserializer.deserialize_map(Fields)
+    }
+}
+
+impl From<&Volume> for VolumeFields {
+    fn from(volume: &Volume) -> Self {
+        let sources = match serde_json::to_value(volume) {
+            Ok(serde_json::Value::Object(map)) => map
+                .into_iter()
+                .filter(|(key, value)| key != "name" && !value.is_null())
+                .map(|(key, _)| key)
+                .collect(),
+            _ => Vec::new(),
+        };
+        VolumeFields {
+            name: volume.name.clone(),
+            sources,
+            host_path: volume.host_path.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -278,7 +359,10 @@ impl From<&PodSpec> for PodFields {
             host_ipc: spec.host_ipc,
             host_users: spec.host_users,
             os: spec.os.clone(),
-            volumes: spec.volumes.clone(),
+            volumes: spec
+                .volumes
+                .as_ref()
+                .map(|list| list.iter().map(VolumeFields::from).collect()),
         }
     }
 }
@@ -428,7 +512,8 @@ mod tests {
     #[test]
     fn every_violation_is_reported_not_just_the_first() {
         let spec = pod_spec(|v| {
-            v["securityContext"] = serde_json::json!({"seccompProfile": {"type": "RuntimeDefault"}});
+            v["securityContext"] =
+                serde_json::json!({"seccompProfile": {"type": "RuntimeDefault"}});
             v["containers"][0]["securityContext"] = serde_json::json!({"runAsUser": 0});
             v["containers"][0]["resources"] = serde_json::json!({});
         });
@@ -484,7 +569,10 @@ mod tests {
                 "container \"bizra-node\": no memory limit [limits]"
             ]
         );
-        assert_eq!(violations[1].field, "spec.containers[0].resources.limits.memory");
+        assert_eq!(
+            violations[1].field,
+            "spec.containers[0].resources.limits.memory"
+        );
         assert_eq!(violations[1].value, None);
     }
 

@@ -74,7 +74,7 @@ pub(crate) mod fixtures {
                 "template": {
                     "metadata": {"labels": {"app": "bizra-apex", "track": "stable"}},
                     "spec": {
-                        "securityContext": {"runAsNonRoot": true, "runAsUser": 1000},
+                        "securityContext": {"runAsNonRoot": true, "runAsUser": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
                         "containers": [{
                             "name": "bizra-node",
                             "image": "ghcr.io/bizra/node:v2.2.0-rc1",

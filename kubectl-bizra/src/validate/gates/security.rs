@@ -1,7 +1,7 @@
-//! Gate 8: the live pod template passes the admission policy's pod-spec rules, computed by the
-//! policy crate's own functions.
+//! Gate 8: the live pod template passes the admission policy's pod-spec rules (the Pod Security
+//! Standards' restricted profile and limits), computed by the policy crate's own functions.
 
-use policy_wasm::rules::{PodRules, check_pod_spec};
+use policy_wasm::rules::{PodFields, PodRules, check_pod};
 
 use super::unreadable;
 use crate::validate::collect::{Fetch, Snapshot};
@@ -14,15 +14,21 @@ pub fn security(snapshot: &Snapshot, _expectations: &Expectations) -> GateResult
     let Fetch::Ok(deployment) = &snapshot.deployment else {
         return unreadable(GATE, "the Deployment", &snapshot.deployment);
     };
-    let Some(spec) = deployment
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.spec.as_ref())
-    else {
+    let Some(template) = deployment.spec.as_ref().map(|s| &s.template) else {
         return GateResult::fail(GATE, "the Deployment has no pod template");
     };
-    let violations = check_pod_spec(spec, &PodRules::default());
-    let threshold = "non-root, no privilege escalation, drop ALL, cpu and memory limits";
+    let Some(spec) = template.spec.as_ref() else {
+        return GateResult::fail(GATE, "the Deployment has no pod template");
+    };
+    let annotations = template
+        .metadata
+        .as_ref()
+        .and_then(|m| m.annotations.as_ref());
+    let violations = check_pod(
+        &PodFields::of_template(annotations, spec),
+        &PodRules::default(),
+    );
+    let threshold = "Pod Security Standards restricted, cpu and memory limits";
     if violations.is_empty() {
         return GateResult::pass(GATE, "the pod template passes the admission policy's rules")
             .measured("0 violations", threshold);
@@ -52,7 +58,7 @@ mod tests {
         if let Fetch::Ok(d) = &mut snapshot.deployment {
             edit(d, |d| {
                 let spec = &mut d["spec"]["template"]["spec"];
-                spec["securityContext"] = serde_json::json!({"runAsUser": 0});
+                spec["securityContext"] = serde_json::json!({"runAsUser": 0, "seccompProfile": {"type": "RuntimeDefault"}});
                 spec["containers"][0]["securityContext"]["allowPrivilegeEscalation"] = true.into();
             });
         }
@@ -62,7 +68,7 @@ mod tests {
         assert!(
             result
                 .message
-                .contains("runAsUser is 0 (root), set on the pod [nonRoot]"),
+                .contains("pod: runAsUser is 0 (root) on the pod [runAsUser]"),
             "{}",
             result.message
         );

@@ -30,7 +30,9 @@ pub fn check(pod: &PodFields) -> Vec<Violation> {
         ));
     }
     for c in containers(pod) {
-        if let Some(profile) = c.security_context.and_then(|sc| sc.app_armor_profile.as_ref())
+        if let Some(profile) = c
+            .security_context
+            .and_then(|sc| sc.app_armor_profile.as_ref())
             && !allowed_type(&profile.type_)
         {
             violations.push(c.violation(

@@ -30,7 +30,12 @@ fn added<'a>(c: &ContainerView<'a>) -> &'a [String] {
         .unwrap_or_default()
 }
 
-fn added_beyond(c: &ContainerView<'_>, rule: Rule, allowed: &[&str], which: &str) -> Vec<Violation> {
+fn added_beyond(
+    c: &ContainerView<'_>,
+    rule: Rule,
+    allowed: &[&str],
+    which: &str,
+) -> Vec<Violation> {
     added(c)
         .iter()
         .enumerate()
@@ -125,7 +130,9 @@ mod tests {
         });
         assert_eq!(
             sys_admin,
-            ["spec.containers[0].securityContext.capabilities.add[0]=SYS_ADMIN: capabilities.add has SYS_ADMIN; restricted allows adding only NET_BIND_SERVICE"]
+            [
+                "spec.containers[0].securityContext.capabilities.add[0]=SYS_ADMIN: capabilities.add has SYS_ADMIN; restricted allows adding only NET_BIND_SERVICE"
+            ]
         );
         let no_drop = found(Check::CapabilitiesRestricted, |v| {
             v["spec"]["containers"][0]["securityContext"]["capabilities"] =
@@ -133,7 +140,9 @@ mod tests {
         });
         assert_eq!(
             no_drop,
-            ["spec.containers[0].securityContext.capabilities.drop=<unset>: capabilities.drop does not contain ALL"]
+            [
+                "spec.containers[0].securityContext.capabilities.drop=<unset>: capabilities.drop does not contain ALL"
+            ]
         );
         let windows = found(Check::CapabilitiesRestricted, |v| {
             v["spec"]["os"] = json!({"name": "windows"});

@@ -48,7 +48,9 @@ mod tests {
                 "spec.hostIPC=true: hostIPC is true; the pod must not share the host's IPC namespace",
             ]
         );
-        let explicit_false = found(Check::HostNamespaces, |v| v["spec"]["hostPID"] = json!(false));
+        let explicit_false = found(Check::HostNamespaces, |v| {
+            v["spec"]["hostPID"] = json!(false)
+        });
         assert!(explicit_false.is_empty());
     }
 }

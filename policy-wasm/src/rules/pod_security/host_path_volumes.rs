@@ -41,7 +41,9 @@ mod tests {
         });
         assert_eq!(
             found,
-            ["spec.volumes[1].hostPath=/: volume \"host\" mounts the host's \"/\" (hostPath); hostPath volumes are not allowed"]
+            [
+                "spec.volumes[1].hostPath=/: volume \"host\" mounts the host's \"/\" (hostPath); hostPath volumes are not allowed"
+            ]
         );
     }
 }

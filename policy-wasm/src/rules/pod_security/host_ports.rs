@@ -13,7 +13,10 @@ pub fn check(pod: &PodFields) -> Vec<Violation> {
         for (i, port) in c.fields.ports.iter().flatten().enumerate() {
             let set = port.host_port.unwrap_or(0);
             let (value, message) = if set != 0 {
-                (set, format!("ports[{i}].hostPort is {set}; host ports are not allowed"))
+                (
+                    set,
+                    format!("ports[{i}].hostPort is {set}; host ports are not allowed"),
+                )
             } else if host_network && port.container_port != 0 {
                 let p = port.container_port;
                 (
@@ -50,10 +53,14 @@ mod tests {
             {"containerPort": 9090, "hostPort": 0},
             {"containerPort": 9100, "hostPort": 80}
         ]);
-        let found_ports = found(Check::HostPorts, |v| v["spec"]["containers"][0]["ports"] = ports.clone());
+        let found_ports = found(Check::HostPorts, |v| {
+            v["spec"]["containers"][0]["ports"] = ports.clone()
+        });
         assert_eq!(
             found_ports,
-            ["spec.containers[0].ports[2].hostPort=80: ports[2].hostPort is 80; host ports are not allowed"]
+            [
+                "spec.containers[0].ports[2].hostPort=80: ports[2].hostPort is 80; host ports are not allowed"
+            ]
         );
         let host_network = found(Check::HostPorts, |v| {
             v["spec"]["hostNetwork"] = json!(true);
@@ -61,7 +68,9 @@ mod tests {
         });
         assert_eq!(
             host_network,
-            ["spec.containers[0].ports[0].hostPort=8080: ports[0] (containerPort 8080) is a host port: with hostNetwork the apiserver sets hostPort to 8080"]
+            [
+                "spec.containers[0].ports[0].hostPort=8080: ports[0] (containerPort 8080) is a host port: with hostNetwork the apiserver sets hostPort to 8080"
+            ]
         );
     }
 }

@@ -26,7 +26,9 @@ fn hosts(
             Rule::PodSecurity(Check::HostProbesAndLifecycle),
             &format!("{at}.{action}.host"),
             Some(host.to_owned()),
-            format!("{at}.{action}.host is {host:?}; probes and lifecycle handlers must not set a host"),
+            format!(
+                "{at}.{action}.host is {host:?}; probes and lifecycle handlers must not set a host"
+            ),
         ));
     }
 }
@@ -41,16 +43,34 @@ pub fn check(pod: &PodFields) -> Vec<Violation> {
             ("startupProbe", &f.startup_probe),
         ] {
             if let Some(p) = probe {
-                hosts(&c, at, p.http_get.as_ref(), p.tcp_socket.as_ref(), &mut violations);
+                hosts(
+                    &c,
+                    at,
+                    p.http_get.as_ref(),
+                    p.tcp_socket.as_ref(),
+                    &mut violations,
+                );
             }
         }
         let lifecycle = f.lifecycle.as_ref();
         for (at, handler) in [
-            ("lifecycle.postStart", lifecycle.and_then(|l| l.post_start.as_ref())),
-            ("lifecycle.preStop", lifecycle.and_then(|l| l.pre_stop.as_ref())),
+            (
+                "lifecycle.postStart",
+                lifecycle.and_then(|l| l.post_start.as_ref()),
+            ),
+            (
+                "lifecycle.preStop",
+                lifecycle.and_then(|l| l.pre_stop.as_ref()),
+            ),
         ] {
             if let Some(h) = handler {
-                hosts(&c, at, h.http_get.as_ref(), h.tcp_socket.as_ref(), &mut violations);
+                hosts(
+                    &c,
+                    at,
+                    h.http_get.as_ref(),
+                    h.tcp_socket.as_ref(),
+                    &mut violations,
+                );
             }
         }
     }

@@ -55,7 +55,9 @@ mod tests {
             }),
             [
                 format!("spec.securityContext.windowsOptions.hostProcess=true: {MESSAGE}"),
-                format!("spec.containers[0].securityContext.windowsOptions.hostProcess=true: {MESSAGE}"),
+                format!(
+                    "spec.containers[0].securityContext.windowsOptions.hostProcess=true: {MESSAGE}"
+                ),
             ]
         );
         let off = found(Check::HostProcess, |v| {

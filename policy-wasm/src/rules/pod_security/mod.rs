@@ -295,10 +295,7 @@ pub(crate) mod fixtures {
     }
 
     /// `check`'s violations of the pod, as `field=value: message` lines.
-    pub fn found(
-        check: super::Check,
-        edit: impl FnOnce(&mut Value),
-    ) -> Vec<String> {
+    pub fn found(check: super::Check, edit: impl FnOnce(&mut Value)) -> Vec<String> {
         check
             .run(&pod(edit))
             .into_iter()
@@ -338,7 +335,11 @@ mod tests {
             Check::ProcMountBaseline,
         ];
         for check in baseline {
-            assert_eq!(restricted.contains(check), !replaced.contains(check), "{check:?}");
+            assert_eq!(
+                restricted.contains(check),
+                !replaced.contains(check),
+                "{check:?}"
+            );
         }
         assert_eq!(restricted.len(), baseline.len() - 4 + 7);
         assert_eq!(Profile::None.checks(), []);
@@ -362,7 +363,8 @@ mod tests {
     #[test]
     fn a_root_pod_fails_the_non_root_checks_and_passes_baseline() {
         let root = pod(|v| {
-            v["spec"]["securityContext"] = serde_json::json!({"runAsUser": 0, "seccompProfile": {"type": "RuntimeDefault"}})
+            v["spec"]["securityContext"] =
+                serde_json::json!({"runAsUser": 0, "seccompProfile": {"type": "RuntimeDefault"}})
         });
         assert_eq!(
             failed_checks(&root, Profile::Restricted),

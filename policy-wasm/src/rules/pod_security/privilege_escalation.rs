@@ -12,15 +12,20 @@ pub fn check(pod: &PodFields) -> Vec<Violation> {
     containers(pod)
         .iter()
         .filter_map(|c| {
-            let (value, message) =
-                match c.security_context.and_then(|sc| sc.allow_privilege_escalation) {
-                    Some(false) => return None,
-                    Some(true) => (
-                        Some("true".to_owned()),
-                        "allowPrivilegeEscalation is true; it must be false",
-                    ),
-                    None => (None, "allowPrivilegeEscalation is not set; it must be false"),
-                };
+            let (value, message) = match c
+                .security_context
+                .and_then(|sc| sc.allow_privilege_escalation)
+            {
+                Some(false) => return None,
+                Some(true) => (
+                    Some("true".to_owned()),
+                    "allowPrivilegeEscalation is true; it must be false",
+                ),
+                None => (
+                    None,
+                    "allowPrivilegeEscalation is not set; it must be false",
+                ),
+            };
             Some(c.violation(
                 Rule::PodSecurity(Check::PrivilegeEscalation),
                 "securityContext.allowPrivilegeEscalation",
@@ -42,18 +47,23 @@ mod tests {
     fn escalation_must_be_explicitly_false() {
         assert!(found(Check::PrivilegeEscalation, |_| {}).is_empty());
         let unset = found(Check::PrivilegeEscalation, |v| {
-            v["spec"]["containers"][0]["securityContext"] = json!({"capabilities": {"drop": ["ALL"]}})
+            v["spec"]["containers"][0]["securityContext"] =
+                json!({"capabilities": {"drop": ["ALL"]}})
         });
         assert_eq!(
             unset,
-            ["spec.containers[0].securityContext.allowPrivilegeEscalation=<unset>: allowPrivilegeEscalation is not set; it must be false"]
+            [
+                "spec.containers[0].securityContext.allowPrivilegeEscalation=<unset>: allowPrivilegeEscalation is not set; it must be false"
+            ]
         );
         let on = found(Check::PrivilegeEscalation, |v| {
             v["spec"]["containers"][0]["securityContext"]["allowPrivilegeEscalation"] = json!(true)
         });
         assert_eq!(
             on,
-            ["spec.containers[0].securityContext.allowPrivilegeEscalation=true: allowPrivilegeEscalation is true; it must be false"]
+            [
+                "spec.containers[0].securityContext.allowPrivilegeEscalation=true: allowPrivilegeEscalation is true; it must be false"
+            ]
         );
         let windows = found(Check::PrivilegeEscalation, |v| {
             v["spec"]["os"] = json!({"name": "windows"});

@@ -47,19 +47,18 @@ mod tests {
         };
         let message = "spec.containers[0].securityContext.procMount=Unmasked: securityContext.procMount is \"Unmasked\"; it must be Default or unset";
         assert_eq!(found(Check::ProcMountBaseline, unmasked), [message]);
-        assert_eq!(
-            found(Check::ProcMountRestricted, unmasked),
-            [message]
-        );
+        assert_eq!(found(Check::ProcMountRestricted, unmasked), [message]);
         let in_userns = |v: &mut serde_json::Value| {
             unmasked(v);
             v["spec"]["hostUsers"] = json!(false);
         };
         assert!(found(Check::ProcMountBaseline, in_userns).is_empty());
         assert_eq!(found(Check::ProcMountRestricted, in_userns).len(), 1);
-        assert!(found(Check::ProcMountRestricted, |v| {
-            v["spec"]["containers"][0]["securityContext"]["procMount"] = json!("Default")
-        })
-        .is_empty());
+        assert!(
+            found(Check::ProcMountRestricted, |v| {
+                v["spec"]["containers"][0]["securityContext"]["procMount"] = json!("Default")
+            })
+            .is_empty()
+        );
     }
 }

@@ -64,14 +64,19 @@ mod tests {
     #[test]
     fn false_anywhere_or_unset_everywhere_fails() {
         assert_eq!(
-            found(Check::RunningAsNonRoot, |v| v["spec"]["securityContext"] = json!({})),
-            ["spec.containers[0].securityContext.runAsNonRoot=<unset>: runAsNonRoot is not set on the container or the pod; it must be true"]
+            found(Check::RunningAsNonRoot, |v| v["spec"]["securityContext"] =
+                json!({})),
+            [
+                "spec.containers[0].securityContext.runAsNonRoot=<unset>: runAsNonRoot is not set on the container or the pod; it must be true"
+            ]
         );
         assert_eq!(
             found(Check::RunningAsNonRoot, |v| {
                 v["spec"]["containers"][0]["securityContext"]["runAsNonRoot"] = json!(false)
             }),
-            ["spec.containers[0].securityContext.runAsNonRoot=false: runAsNonRoot is false; it must be true"]
+            [
+                "spec.containers[0].securityContext.runAsNonRoot=false: runAsNonRoot is false; it must be true"
+            ]
         );
         // The pod's false fails although the container says true.
         assert_eq!(
@@ -79,7 +84,9 @@ mod tests {
                 v["spec"]["securityContext"]["runAsNonRoot"] = json!(false);
                 v["spec"]["containers"][0]["securityContext"]["runAsNonRoot"] = json!(true);
             }),
-            ["spec.securityContext.runAsNonRoot=false: runAsNonRoot is false on the pod; it must be true"]
+            [
+                "spec.securityContext.runAsNonRoot=false: runAsNonRoot is false on the pod; it must be true"
+            ]
         );
     }
 

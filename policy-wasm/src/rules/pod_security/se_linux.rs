@@ -54,7 +54,10 @@ pub fn check(pod: &PodFields) -> Vec<Violation> {
         }
     }
     for c in containers(pod) {
-        if let Some(options) = c.security_context.and_then(|sc| sc.se_linux_options.as_ref()) {
+        if let Some(options) = c
+            .security_context
+            .and_then(|sc| sc.se_linux_options.as_ref())
+        {
             for (part, value, message) in forbidden(options) {
                 violations.push(c.violation(
                     RULE,

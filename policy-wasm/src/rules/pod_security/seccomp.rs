@@ -27,7 +27,9 @@ fn forbidden_types(pod: &PodFields, rule: Rule) -> Vec<Violation> {
         ));
     }
     for c in containers(pod) {
-        if let Some(profile) = c.security_context.and_then(|sc| sc.seccomp_profile.as_ref())
+        if let Some(profile) = c
+            .security_context
+            .and_then(|sc| sc.seccomp_profile.as_ref())
             && !allowed(&profile.type_)
         {
             violations.push(c.violation(
@@ -55,7 +57,10 @@ pub fn check_restricted(pod: &PodFields) -> Vec<Violation> {
     // A pod-level profile that is not allowed is reported once, above, not again per container.
     if pod_profile.is_none() {
         for c in containers(pod) {
-            if c.security_context.and_then(|sc| sc.seccomp_profile.as_ref()).is_none() {
+            if c.security_context
+                .and_then(|sc| sc.seccomp_profile.as_ref())
+                .is_none()
+            {
                 violations.push(c.violation(
                     rule,
                     "securityContext.seccompProfile",
@@ -94,7 +99,9 @@ mod tests {
         assert!(found(Check::SeccompBaseline, unset).is_empty());
         assert_eq!(
             found(Check::SeccompRestricted, unset),
-            ["spec.containers[0].securityContext.seccompProfile=<unset>: seccompProfile is not set on the container or the pod; it must be RuntimeDefault or Localhost"]
+            [
+                "spec.containers[0].securityContext.seccompProfile=<unset>: seccompProfile is not set on the container or the pod; it must be RuntimeDefault or Localhost"
+            ]
         );
         let own = found(Check::SeccompRestricted, |v| {
             unset(v);

@@ -57,7 +57,9 @@ mod tests {
         });
         assert_eq!(
             found,
-            ["spec.securityContext.sysctls[1].name=kernel.msgmax: sysctl kernel.msgmax is not one of the safe sysctls"]
+            [
+                "spec.securityContext.sysctls[1].name=kernel.msgmax: sysctl kernel.msgmax is not one of the safe sysctls"
+            ]
         );
     }
 }

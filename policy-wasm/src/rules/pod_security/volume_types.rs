@@ -3,50 +3,54 @@
 //! projected and secret. A volume written with no source at all is an emptyDir: the apiserver
 //! defaults it so (pkg/apis/core/v1 `SetDefaults_Volume`) before Pod Security Admission sees it.
 
-use k8s_openapi::api::core::v1::Volume;
-
-use super::super::{PodFields, Rule, Violation, pod_violation};
+use super::super::{PodFields, Rule, Violation, VolumeFields, pod_violation};
 use super::Check;
 
-/// The volume's source when it is one restricted forbids; `None` when it is allowed.
-fn forbidden_source(v: &Volume) -> Option<&'static str> {
-    let allowed = v.config_map.is_some()
-        || v.csi.is_some()
-        || v.downward_api.is_some()
-        || v.empty_dir.is_some()
-        || v.ephemeral.is_some()
-        || v.image.is_some()
-        || v.persistent_volume_claim.is_some()
-        || v.projected.is_some()
-        || v.secret.is_some();
-    if allowed {
+const ALLOWED: [&str; 9] = [
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "image",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+];
+
+/// Every other source the API knows: each refused by restricted.
+const FORBIDDEN: [&str; 21] = [
+    "hostPath",
+    "gcePersistentDisk",
+    "awsElasticBlockStore",
+    "gitRepo",
+    "nfs",
+    "iscsi",
+    "glusterfs",
+    "rbd",
+    "flexVolume",
+    "cinder",
+    "cephfs",
+    "flocker",
+    "fc",
+    "azureFile",
+    "vsphereVolume",
+    "quobyte",
+    "azureDisk",
+    "photonPersistentDisk",
+    "portworxVolume",
+    "scaleIO",
+    "storageos",
+];
+
+/// The volume's source when it is one restricted forbids; `None` when it is allowed. Keys the
+/// API does not know are dropped by the apiserver, and a volume left with no source becomes an
+/// emptyDir, so only known sources count.
+fn forbidden_source(v: &VolumeFields) -> Option<&'static str> {
+    if ALLOWED.iter().any(|s| v.has(s)) {
         return None;
     }
-    let sources = [
-        ("hostPath", v.host_path.is_some()),
-        ("gcePersistentDisk", v.gce_persistent_disk.is_some()),
-        ("awsElasticBlockStore", v.aws_elastic_block_store.is_some()),
-        ("gitRepo", v.git_repo.is_some()),
-        ("nfs", v.nfs.is_some()),
-        ("iscsi", v.iscsi.is_some()),
-        ("glusterfs", v.glusterfs.is_some()),
-        ("rbd", v.rbd.is_some()),
-        ("flexVolume", v.flex_volume.is_some()),
-        ("cinder", v.cinder.is_some()),
-        ("cephfs", v.cephfs.is_some()),
-        ("flocker", v.flocker.is_some()),
-        ("fc", v.fc.is_some()),
-        ("azureFile", v.azure_file.is_some()),
-        ("vsphereVolume", v.vsphere_volume.is_some()),
-        ("quobyte", v.quobyte.is_some()),
-        ("azureDisk", v.azure_disk.is_some()),
-        ("photonPersistentDisk", v.photon_persistent_disk.is_some()),
-        ("portworxVolume", v.portworx_volume.is_some()),
-        ("scaleIO", v.scale_io.is_some()),
-        ("storageos", v.storageos.is_some()),
-    ];
-    // No source at all: the apiserver makes it an emptyDir.
-    sources.into_iter().find(|(_, set)| *set).map(|(name, _)| name)
+    FORBIDDEN.into_iter().find(|s| v.has(s))
 }
 
 pub fn check(pod: &PodFields) -> Vec<Violation> {

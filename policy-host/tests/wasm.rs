@@ -605,9 +605,12 @@ fn each_pod_security_case_fails_the_same_checks_in_the_compiled_module() {
             settings["podSecurity"] = json!(profile);
             let response = validate(&mut host, &settings, &fixture(name));
             let message = response.message.clone().unwrap_or_default();
+            // Each violation of `...violations): a [rule]; b [rule]` ends in its rule.
             let mut named: Vec<&str> = Vec::new();
-            for part in message.split('[').skip(1) {
-                if let Some((rule, _)) = part.split_once(']')
+            let list = message.split_once("): ").map_or("", |(_, list)| list);
+            for violation in list.split("; ") {
+                if let Some((_, rule)) = violation.rsplit_once(" [")
+                    && let Some(rule) = rule.strip_suffix(']')
                     && !named.contains(&rule)
                 {
                     named.push(rule);

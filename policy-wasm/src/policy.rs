@@ -411,11 +411,14 @@ mod tests {
         );
     }
 
-    /// The rule names a rejection message lists (`[runAsUser]`), in order, each once.
+    /// The rule names a rejection message lists (each violation ends in ` [runAsUser]`), in
+    /// order, each once.
     fn rules_named(message: &str) -> Vec<String> {
         let mut names: Vec<String> = Vec::new();
-        for part in message.split('[').skip(1) {
-            if let Some((name, _)) = part.split_once(']')
+        let list = message.split_once("): ").map_or("", |(_, list)| list);
+        for violation in list.split("; ") {
+            if let Some((_, name)) = violation.rsplit_once(" [")
+                && let Some(name) = name.strip_suffix(']')
                 && !names.iter().any(|n| n == name)
             {
                 names.push(name.to_owned());

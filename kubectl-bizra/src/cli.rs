@@ -27,8 +27,8 @@ pub enum Command {
     Deploy(Box<cmd::deploy::Args>),
     /// Check the deployment gates and exit non-zero when one fails (1) or cannot be decided (3).
     Validate(Box<cmd::validate::Args>),
-    /// Check manifests offline with the admission policy's rules (non-root, limits, security
-    /// context) before anything is applied.
+    /// Check manifests offline with the admission policy's rules (the Pod Security Standards
+    /// profile, limits) before anything is applied.
     Lint(cmd::lint::Args),
     /// Analyse the canary's stage and move it on when the analysis passes (--auto: the whole plan).
     Promote(Box<cmd::promote::Args>),

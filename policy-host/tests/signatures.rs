@@ -32,7 +32,7 @@ fn trusting(registry: &Registry, key: &CosignKey, extra: Value) -> Value {
     json!({"signatures": [rule], "job": "pinDigests"})
 }
 
-/// A compliant Pod (non-root, limits, hardened context) running `image`.
+/// A compliant Pod (restricted, limits) running `image`.
 fn pod_running(image: &str) -> Value {
     let mut request = fixture("pod_compliant");
     request["object"]["spec"]["containers"][0]["image"] = json!(image);

@@ -191,9 +191,14 @@ pub fn validate_with(payload: &[u8], verifier: &dyn Verifier) -> CallResult {
     };
     // An UPDATE that leaves the pod spec as it was (labels, annotations, replicas, status) was
     // either checked when the spec was written or predates the policy: accepting it lets the
-    // deployment controller scale down and delete ReplicaSets made before the policy.
+    // deployment controller scale down and delete ReplicaSets made before the policy. The
+    // template's AppArmor annotations are checked like the spec, so a change to them is not
+    // such an update.
+    let annotations = format!("{template}/metadata/annotations");
     if request.request.operation == "UPDATE"
         && request.request.old_object.pointer(pointer) == Some(value)
+        && app_armor_annotations(request.request.old_object.pointer(&annotations))
+            == app_armor_annotations(request.request.object.pointer(&annotations))
     {
         return accept_request();
     }
@@ -207,7 +212,6 @@ pub fn validate_with(payload: &[u8], verifier: &dyn Verifier) -> CallResult {
         }
     };
     // The template's annotations: AppArmor's deprecated per-container profiles live there.
-    let annotations = format!("{template}/metadata/annotations");
     match request.request.object.pointer(&annotations) {
         None | Some(serde_json::Value::Null) => {}
         Some(value) => match BTreeMap::deserialize(value) {
@@ -240,6 +244,19 @@ pub fn validate_with(payload: &[u8], verifier: &dyn Verifier) -> CallResult {
             None,
         ),
     }
+}
+
+/// The deprecated AppArmor annotations among `annotations` (a JSON object, if any).
+fn app_armor_annotations(
+    annotations: Option<&serde_json::Value>,
+) -> Vec<(&str, &serde_json::Value)> {
+    annotations
+        .and_then(serde_json::Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter(|(key, _)| key.starts_with("container.apparmor.security.beta.kubernetes.io/"))
+        .map(|(key, value)| (key.as_str(), value))
+        .collect()
 }
 
 /// The `validate_settings` waPC function: malformed settings get `valid: false` with the reason,
@@ -461,6 +478,35 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn an_update_that_only_unconfines_apparmor_in_the_template_is_checked() {
+        let mut request: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string("test_data/replicaset_update_unchanged_spec.json")
+                .expect("fixture"),
+        )
+        .expect("JSON");
+        let decide = |request: &serde_json::Value| -> ValidationResponse {
+            let payload = json!({"settings": pod_rules_only(), "request": request});
+            serde_json::from_slice(&validate(payload.to_string().as_bytes()).expect("answer"))
+                .expect("response")
+        };
+        assert!(decide(&request).accepted);
+        // Other annotations of the template may change unchecked, as the spec's own do.
+        request["object"]["spec"]["template"]["metadata"]["annotations"] =
+            json!({"checksum/config": "abc"});
+        assert!(decide(&request).accepted);
+        request["object"]["spec"]["template"]["metadata"]["annotations"] = json!({
+            "container.apparmor.security.beta.kubernetes.io/bizra-node": "unconfined"
+        });
+        let refused = decide(&request);
+        assert!(!refused.accepted);
+        assert!(
+            message(&refused).contains("[appArmorProfile]"),
+            "{}",
+            message(&refused)
+        );
     }
 
     #[test]

@@ -154,20 +154,36 @@ pub fn container_security_context(rng: &mut Rng, pod: PodContext) -> Option<Valu
                 (5, json!([])),
                 (12, json!(["NET_RAW", "ALL"])),
             ]);
-            caps.insert("drop".into(), drop);
+            if !rng.chance(10) {
+                caps.insert("drop".into(), drop);
+            }
             if rng.chance(25) {
                 let mut add: Vec<&str> = Vec::new();
                 for _ in 0..1 + rng.below(2) {
+                    // The runtime's default set, the one restricted allows, near misses
+                    // (case, prefix) and capabilities outside every set.
                     let cap = rng.pick(&[
                         "NET_BIND_SERVICE",
                         "NET_BIND_SERVICE",
+                        "AUDIT_WRITE",
                         "CHOWN",
+                        "DAC_OVERRIDE",
+                        "FOWNER",
+                        "FSETID",
+                        "KILL",
+                        "MKNOD",
+                        "SETFCAP",
+                        "SETGID",
+                        "SETPCAP",
+                        "SETUID",
+                        "SYS_CHROOT",
                         "SYS_ADMIN",
                         "NET_RAW",
-                        "KILL",
                         "SYS_TIME",
-                        "AUDIT_WRITE",
                         "sys_admin",
+                        "net_bind_service",
+                        "CAP_CHOWN",
+                        "ALL",
                     ]);
                     if !add.contains(&cap) {
                         add.push(cap);
@@ -241,10 +257,19 @@ fn mostly_repaired(rng: &mut Rng, pod: &mut Value, percent: usize) {
     let windows = pod["spec"]["os"]["name"] == "windows";
     let spec = pod["spec"].as_object_mut().expect("spec");
     let fix = |rng: &mut Rng| rng.chance(percent);
+    // On the pod, or on its containers alone.
     let host_process = |spec: &Map<String, Value>| {
-        spec.get("securityContext")
-            .and_then(|sc| sc.pointer("/windowsOptions/hostProcess"))
-            == Some(&json!(true))
+        let set = |sc: Option<&Value>| {
+            sc.and_then(|sc| sc.pointer("/windowsOptions/hostProcess")) == Some(&json!(true))
+        };
+        set(spec.get("securityContext"))
+            || ["containers", "initContainers"].iter().any(|list| {
+                spec.get(*list)
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .any(|c| set(c.get("securityContext")))
+            })
     };
     if host_process(spec) && fix(rng) {
         if let Some(sc) = spec
@@ -443,14 +468,19 @@ fn drawn_pod(rng: &mut Rng, name: &str) -> Value {
                     "net.ipv4.ip_local_reserved_ports",
                     "net.ipv4.tcp_keepalive_time",
                     "net.ipv4.tcp_fin_timeout",
+                    "net.ipv4.tcp_keepalive_intvl",
+                    "net.ipv4.tcp_keepalive_probes",
                     "net.ipv4.tcp_rmem",
                     "net.ipv4.tcp_wmem",
                     "kernel.msgmax",
                     "net.core.somaxconn",
                     "kernel.sem",
+                    // The slash form the apiserver accepts and PSA compares as written.
+                    "net/ipv4/tcp_syncookies",
+                    "kernel/shm_rmid_forced",
                 ]);
-                let network = name.starts_with("net.");
-                let ipc = name.starts_with("kernel.");
+                let network = name.starts_with("net.") || name.starts_with("net/");
+                let ipc = name.starts_with("kernel.") || name.starts_with("kernel/");
                 if (network && host_network) || (ipc && host_ipc) || sysctls.contains(&name) {
                     continue;
                 }
@@ -465,9 +495,11 @@ fn drawn_pod(rng: &mut Rng, name: &str) -> Value {
             }
         }
     }
-    if host_process {
+    // HostProcess set on the pod, or on every container alone (then `fix_host_process` below).
+    let host_process_on_containers = host_process && rng.chance(30);
+    if host_process && !host_process_on_containers {
         psc.insert("windowsOptions".into(), json!({"hostProcess": true}));
-    } else if !context.linux_only && rng.chance(8) {
+    } else if !host_process && !context.linux_only && rng.chance(8) {
         psc.insert("windowsOptions".into(), json!({"hostProcess": false}));
     }
     let pod_app_armor = psc.contains_key("appArmorProfile");
@@ -494,6 +526,22 @@ fn drawn_pod(rng: &mut Rng, name: &str) -> Value {
                 json!({"awsElasticBlockStore": {"volumeID": "vol-1"}}),
                 json!({"flexVolume": {"driver": "example.com/flex"}}),
                 json!({"cephfs": {"monitors": ["10.0.0.1:6789"]}}),
+                json!({"image": {"reference": "registry.k8s.io/pause:3.10"}}),
+                json!({"gcePersistentDisk": {"pdName": "p"}}),
+                json!({"iscsi": {"targetPortal": "10.0.0.1:3260", "iqn": "iqn.2001-04.com.example:disk", "lun": 0}}),
+                json!({"glusterfs": {"endpoints": "e", "path": "p"}}),
+                json!({"rbd": {"monitors": ["10.0.0.1:6789"], "image": "i"}}),
+                json!({"cinder": {"volumeID": "v"}}),
+                json!({"flocker": {"datasetName": "d"}}),
+                json!({"fc": {"targetWWNs": ["500a0982991b8dc5"], "lun": 0}}),
+                json!({"azureFile": {"secretName": "s", "shareName": "x"}}),
+                json!({"azureDisk": {"diskName": "d", "diskURI": "https://a.blob.core.windows.net/v/d.vhd"}}),
+                json!({"vsphereVolume": {"volumePath": "[ds] v.vmdk"}}),
+                json!({"quobyte": {"registry": "r:7861", "volume": "v"}}),
+                json!({"photonPersistentDisk": {"pdID": "p"}}),
+                json!({"portworxVolume": {"volumeID": "v"}}),
+                json!({"scaleIO": {"gateway": "g", "system": "s", "secretRef": {"name": "s"}, "volumeName": "v"}}),
+                json!({"storageos": {"volumeName": "v"}}),
                 json!({}),
             ]);
             let mut volume = source;
@@ -504,6 +552,18 @@ fn drawn_pod(rng: &mut Rng, name: &str) -> Value {
     }
 
     let mut annotations = Map::new();
+    // Seccomp's alpha annotations no longer count (PSA reads only the fields since 1.19);
+    // validation wants one beside a pod-level field to match it, so only where there is none.
+    let pod_seccomp = spec
+        .get("securityContext")
+        .and_then(|sc| sc.get("seccompProfile"))
+        .is_some();
+    if !windows && !pod_seccomp && rng.chance(5) {
+        annotations.insert(
+            "seccomp.security.alpha.kubernetes.io/pod".into(),
+            json!(rng.pick(&["unconfined", "runtime/default"])),
+        );
+    }
     let mut next_port = 8000u16;
     let mut containers = Vec::new();
     let mut init_containers = Vec::new();
@@ -523,7 +583,7 @@ fn drawn_pod(rng: &mut Rng, name: &str) -> Value {
             if let Some(sc) = sc {
                 c["securityContext"] = sc;
             }
-            if !windows && !pod_app_armor && !own_app_armor && rng.chance(10) {
+            if !pod_app_armor && !own_app_armor && rng.chance(10) {
                 let value = rng.pick(&[
                     "",
                     "runtime/default",
@@ -556,7 +616,13 @@ fn drawn_pod(rng: &mut Rng, name: &str) -> Value {
                 }
                 c["ports"] = json!(ports);
             }
-            if prefix == "c" {
+            // An init container with restartPolicy Always is a sidecar, which may have probes
+            // and lifecycle hooks as regular containers do.
+            let sidecar = prefix == "i" && rng.chance(30);
+            if sidecar {
+                c["restartPolicy"] = json!("Always");
+            }
+            if prefix == "c" || sidecar {
                 for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
                     if rng.chance(10) {
                         c[probe] = host_action(rng, 8080);
@@ -577,6 +643,11 @@ fn drawn_pod(rng: &mut Rng, name: &str) -> Value {
             list.push(c);
         }
     }
+    if host_process_on_containers {
+        for c in containers.iter_mut().chain(init_containers.iter_mut()) {
+            c["securityContext"]["windowsOptions"] = json!({"hostProcess": true});
+        }
+    }
     spec.insert("containers".into(), json!(containers));
     if !init_containers.is_empty() {
         spec.insert("initContainers".into(), json!(init_containers));
@@ -589,13 +660,13 @@ fn drawn_pod(rng: &mut Rng, name: &str) -> Value {
     })
 }
 
-/// Ephemeral containers to add to a running Linux pod that has no user namespace.
-pub fn ephemeral_containers(rng: &mut Rng) -> Value {
+/// Ephemeral containers to add to a running pod, valid beside what `pod` says of it.
+pub fn ephemeral_containers(rng: &mut Rng, pod: &Value) -> Value {
     let context = PodContext {
-        windows: false,
-        linux_only: true,
+        windows: pod["spec"]["os"]["name"] == "windows",
+        linux_only: pod["spec"]["os"]["name"] != "windows",
         host_process: false,
-        user_namespace: false,
+        user_namespace: pod["spec"]["hostUsers"] == json!(false),
     };
     let list: Vec<Value> = (0..1 + rng.below(2))
         .map(|i| {

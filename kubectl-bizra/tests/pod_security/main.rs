@@ -93,43 +93,65 @@ enum Verdict {
 }
 
 /// The reasons of `violates PodSecurity "restricted:v1.35": host namespaces (hostNetwork=true),
-/// runAsNonRoot != true (...)`: the text outside parentheses, between the clauses.
-fn psa_reasons(message: &str) -> Option<BTreeSet<String>> {
+/// runAsNonRoot != true (...)`. PSA writes each failed check as `reason (detail)`, joined by
+/// `, `; a detail may quote values the apiserver does not validate (a probe's host, a
+/// capability), parentheses included, so the list is read by the known reasons, not by counting
+/// parentheses: each clause starts with one of them followed by ` (`, at the start or after
+/// `), `. Text that starts no known reason fails the read, so a reason we do not know cannot
+/// hide.
+fn psa_reasons(message: &str) -> Option<Result<BTreeSet<String>, String>> {
     let (_, list) = message.split_once("violates PodSecurity \"")?;
     let (_, list) = list.split_once("\": ")?;
+    let mut known: Vec<String> = Check::ALL
+        .iter()
+        .map(|c| c.admission_reason().to_string())
+        .collect();
+    known.push("forbidden AppArmor profiles".into());
+    // Longest first, so "forbidden AppArmor profiles" is tried before its singular.
+    known.sort_by_key(|r| std::cmp::Reverse(r.len()));
+    let starts = |at: &str| -> Option<String> {
+        known
+            .iter()
+            .find(|r| at.starts_with(&format!("{r} (")))
+            .cloned()
+    };
     let mut reasons = BTreeSet::new();
-    let (mut depth, mut current) = (0usize, String::new());
-    for ch in list.chars() {
-        match ch {
-            '(' => {
-                if depth == 0 {
-                    let reason = current.trim().trim_start_matches(',').trim().to_string();
-                    // "forbidden AppArmor profiles" when it names several values.
-                    let reason = reason
-                        .strip_suffix("profiles")
-                        .map(|r| format!("{r}profile"))
-                        .unwrap_or(reason);
-                    reasons.insert(reason);
-                    current.clear();
-                }
-                depth += 1;
-            }
-            ')' => depth = depth.saturating_sub(1),
-            _ if depth == 0 => current.push(ch),
-            _ => {}
+    let Some(first) = starts(list) else {
+        return Some(Err(format!("no known reason starts {list:?}")));
+    };
+    reasons.insert(first);
+    for (at, _) in list.match_indices("), ") {
+        if let Some(reason) = starts(&list[at + 3..]) {
+            reasons.insert(reason);
         }
     }
-    Some(reasons)
+    let reasons = reasons
+        .into_iter()
+        .map(|r| {
+            if r == "forbidden AppArmor profiles" {
+                "forbidden AppArmor profile".into()
+            } else {
+                r
+            }
+        })
+        .collect();
+    Some(Ok(reasons))
 }
 
-fn verdict_of(result: Result<Pod, kube::Error>) -> Verdict {
+/// PSA's verdict, and for an admitted pod the object as the apiserver would store it (defaulted
+/// and prepared: what the webhook of the policy would receive).
+fn verdict_of(result: Result<Pod, kube::Error>) -> (Verdict, Option<Pod>) {
     match result {
-        Ok(_) => Verdict::Reasons(BTreeSet::new()),
-        Err(kube::Error::Api(status)) if status.code == 403 => match psa_reasons(&status.message) {
-            Some(reasons) => Verdict::Reasons(reasons),
-            None => Verdict::Other(status.message.clone()),
-        },
-        Err(e) => Verdict::Other(e.to_string()),
+        Ok(pod) => (Verdict::Reasons(BTreeSet::new()), Some(pod)),
+        Err(kube::Error::Api(status)) if status.code == 403 => {
+            let verdict = match psa_reasons(&status.message) {
+                Some(Ok(reasons)) => Verdict::Reasons(reasons),
+                Some(Err(e)) => Verdict::Other(format!("an unreadable PSA denial ({e})")),
+                None => Verdict::Other(status.message.clone()),
+            };
+            (verdict, None)
+        }
+        Err(e) => (Verdict::Other(e.to_string()), None),
     }
 }
 
@@ -187,17 +209,32 @@ async fn judge(
         dry_run: true,
         ..PostParams::default()
     };
-    let ours = our_reasons(&case.pod, profile);
-    let theirs = match &case.update_of {
+    let mut ours = our_reasons(&case.pod, profile);
+    let (theirs, stored) = match &case.update_of {
         None => match serde_json::from_value::<Pod>(case.pod.clone()) {
             Ok(pod) => verdict_of(api.create(&dry_run, &pod).await),
-            Err(e) => Verdict::Other(format!("not a Pod: {e}")),
+            Err(e) => (Verdict::Other(format!("not a Pod: {e}")), None),
         },
         Some(name) => verdict_of(
             api.replace_subresource("ephemeralcontainers", name, &dry_run, &case.pod)
                 .await,
         ),
     };
+    // The object the apiserver admitted (defaulted: host ports under hostNetwork, emptyDir for
+    // a volume without source, AppArmor annotations copied to fields) passes our rules too.
+    if let (Some(stored), Ok(_)) = (&stored, &ours)
+        && let Some(spec) = &stored.spec
+    {
+        let after = failed_checks(
+            &PodFields::of_template(stored.metadata.annotations.as_ref(), spec),
+            profile,
+        );
+        if !after.is_empty() {
+            ours = Err(format!(
+                "PSA admitted it, but the stored object fails our {after:?}"
+            ));
+        }
+    }
     (theirs, ours)
 }
 
@@ -304,20 +341,35 @@ fn seed() -> u64 {
         .unwrap_or(0x5eed_2026_1203)
 }
 
-/// Two running pods that pass `profile`, for ephemeral containers to be added to: one that sets
-/// runAsNonRoot and seccomp on the pod (inherited), one that sets them on its container only.
+/// Running pods that pass restricted, for ephemeral containers to be added to: one that sets
+/// runAsNonRoot and seccomp on the pod (inherited), one on its container only, one in a user
+/// namespace (`hostUsers: false`) and a Windows one (both left Pending: no node matches them).
 fn running_pods(namespace: &str) -> Vec<Value> {
     let container = |sc: Value| json!({"name": "app", "image": "registry.k8s.io/pause:3.10", "securityContext": sc});
     let restricted = json!({"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}});
     let mut own = restricted.clone();
     own["runAsNonRoot"] = json!(true);
     own["seccompProfile"] = json!({"type": "RuntimeDefault"});
+    let inherited = json!({"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}});
+    let nowhere = json!({"bizra.dev/no-such-node": "true"});
+    let pod = |name: &str, spec: Value| json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": namespace}, "spec": spec});
     let pods = [
-        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "inherits", "namespace": namespace},
-               "spec": {"securityContext": {"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}},
-                        "containers": [container(restricted)]}}),
-        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "own", "namespace": namespace},
-               "spec": {"containers": [container(own)]}}),
+        pod(
+            "inherits",
+            json!({"securityContext": inherited, "containers": [container(restricted.clone())]}),
+        ),
+        pod("own", json!({"containers": [container(own)]})),
+        pod(
+            "userns",
+            json!({"hostUsers": false, "nodeSelector": nowhere, "securityContext": inherited,
+                             "containers": [container(restricted)]}),
+        ),
+        pod(
+            "windows",
+            json!({"os": {"name": "windows"}, "nodeSelector": nowhere,
+                              "securityContext": {"runAsNonRoot": true},
+                              "containers": [{"name": "app", "image": "registry.k8s.io/pause:3.10"}]}),
+        ),
     ];
     for pod in &pods {
         apply(pod);
@@ -325,10 +377,17 @@ fn running_pods(namespace: &str) -> Vec<Value> {
     pods.iter()
         .map(|p| {
             let name = p["metadata"]["name"].as_str().expect("name");
-            serde_json::from_str(&kubectl_ok(&[
+            let mut stored: Value = serde_json::from_str(&kubectl_ok(&[
                 "get", "pod", name, "-n", namespace, "-o", "json",
             ]))
-            .expect("pod JSON")
+            .expect("pod JSON");
+            // An update without resourceVersion is unconditional: the scheduler or the node may
+            // write the pod meanwhile.
+            stored["metadata"]
+                .as_object_mut()
+                .expect("metadata")
+                .remove("resourceVersion");
+            stored
         })
         .collect()
 }
@@ -380,7 +439,7 @@ fn generated_pods_get_the_verdict_pod_security_admission_gives() {
         let running = running_pods(&ns.name);
         for i in 0..count.div_ceil(10) {
             let mut pod = running[i % running.len()].clone();
-            pod["spec"]["ephemeralContainers"] = generator::ephemeral_containers(&mut rng);
+            pod["spec"]["ephemeralContainers"] = generator::ephemeral_containers(&mut rng, &pod);
             cases.push(Case {
                 label: format!("ephemeral containers {i} (seed {seed})"),
                 update_of: Some(pod["metadata"]["name"].as_str().expect("name").to_string()),
@@ -511,6 +570,7 @@ fn psa_denials_are_read_into_their_reasons() {
     let message = r#"pods "x" is forbidden: violates PodSecurity "restricted:v1.35": host namespaces (hostNetwork=true, hostPID=true), forbidden AppArmor profiles (pod and container "c" must not set AppArmor profile type to "Unconfined", "unconfined"), unrestricted capabilities (container "c" must set securityContext.capabilities.drop=["ALL"]; container "c" must not include "SYS_ADMIN" in securityContext.capabilities.add)"#;
     let reasons: Vec<String> = psa_reasons(message)
         .expect("a PSA denial")
+        .expect("readable")
         .into_iter()
         .collect();
     assert_eq!(
@@ -521,6 +581,23 @@ fn psa_denials_are_read_into_their_reasons() {
             "unrestricted capabilities"
         ]
     );
+    // Parentheses inside quoted values do not confuse the read.
+    let quoted = r#"pods "x" is forbidden: violates PodSecurity "baseline:v1.35": non-default capabilities (container "c0" must not include "SYS_ADMIN(" in securityContext.capabilities.add), probe or lifecycle host (container "c0" uses probe or lifecycle host "a), b"), host namespaces (hostNetwork=true)"#;
+    let reasons: Vec<String> = psa_reasons(quoted)
+        .expect("a PSA denial")
+        .expect("readable")
+        .into_iter()
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "host namespaces",
+            "non-default capabilities",
+            "probe or lifecycle host"
+        ]
+    );
+    let unknown = r#"violates PodSecurity "baseline:v1.35": something new (x)"#;
+    assert!(psa_reasons(unknown).expect("a PSA denial").is_err());
     assert_eq!(psa_reasons("admission webhook denied the request"), None);
 }
 

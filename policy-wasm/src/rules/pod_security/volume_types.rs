@@ -43,14 +43,20 @@ const FORBIDDEN: [&str; 21] = [
     "storageos",
 ];
 
-/// The volume's source when it is one restricted forbids; `None` when it is allowed. Keys the
-/// API does not know are dropped by the apiserver, and a volume left with no source becomes an
-/// emptyDir, so only known sources count.
+/// The volume's source when it is one restricted forbids; `None` when it is allowed. A source
+/// this list does not know (one a newer API added) is forbidden as "unknown", as Pod Security
+/// Admission does; a volume with no source at all is an emptyDir (the apiserver defaults it so,
+/// after dropping keys it does not know).
 fn forbidden_source(v: &VolumeFields) -> Option<&'static str> {
-    if ALLOWED.iter().any(|s| v.has(s)) {
+    if v.sources.is_empty() || ALLOWED.iter().any(|s| v.has(s)) {
         return None;
     }
-    FORBIDDEN.into_iter().find(|s| v.has(s))
+    Some(
+        FORBIDDEN
+            .into_iter()
+            .find(|s| v.has(s))
+            .unwrap_or("unknown"),
+    )
 }
 
 pub fn check(pod: &PodFields) -> Vec<Violation> {
@@ -62,7 +68,7 @@ pub fn check(pod: &PodFields) -> Vec<Violation> {
             let source = forbidden_source(volume)?;
             Some(pod_violation(
                 Rule::PodSecurity(Check::VolumeTypes),
-                format!("spec.volumes[{i}].{source}"),
+                format!("spec.volumes[{i}]"),
                 Some(source.to_owned()),
                 format!(
                     "volume {:?} is of type {source}; restricted allows configMap, csi, downwardAPI, emptyDir, ephemeral, image, persistentVolumeClaim, projected and secret",
@@ -88,11 +94,16 @@ mod tests {
                 {"name": "token", "projected": {"sources": []}},
                 {"name": "bare"},
                 {"name": "share", "nfs": {"server": "nfs.example", "path": "/export"}},
-                {"name": "root", "hostPath": {"path": "/"}}
+                {"name": "root", "hostPath": {"path": "/"}},
+                {"name": "future", "someNewSource": {"server": "x"}},
+                {"name": "none", "nfs": null}
             ])
         });
-        assert_eq!(found.len(), 2, "{found:?}");
-        assert!(found[0].starts_with("spec.volumes[3].nfs=nfs: volume \"share\" is of type nfs;"));
-        assert!(found[1].starts_with("spec.volumes[4].hostPath=hostPath: volume \"root\""));
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert!(found[0].starts_with("spec.volumes[3]=nfs: volume \"share\" is of type nfs;"));
+        assert!(found[1].starts_with("spec.volumes[4]=hostPath: volume \"root\""));
+        assert!(
+            found[2].starts_with("spec.volumes[5]=unknown: volume \"future\" is of type unknown;")
+        );
     }
 }

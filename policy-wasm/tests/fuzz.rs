@@ -100,7 +100,12 @@ fn mutate(value: &mut Value, rng: &mut Rng) {
 fn fixtures() -> Vec<Value> {
     let mut all: Vec<Value> = Vec::new();
     for entry in std::fs::read_dir("test_data").expect("test_data") {
-        let text = std::fs::read_to_string(entry.expect("entry").path()).expect("fixture");
+        let path = entry.expect("entry").path();
+        // What the pss_* fixtures must fail, not a request.
+        if path.ends_with("pss_expected.json") {
+            continue;
+        }
+        let text = std::fs::read_to_string(path).expect("fixture");
         all.push(serde_json::from_str(&text).expect("fixture JSON"));
     }
     all.sort_by_key(|v| v.to_string());

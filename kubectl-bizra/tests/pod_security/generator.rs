@@ -393,6 +393,14 @@ fn mostly_repaired(rng: &mut Rng, pod: &mut Value, percent: usize) {
     {
         annotations.retain(|_, v| v != "unconfined");
     }
+    // Validation wants seccomp's alpha annotation to match a pod-level field set above.
+    if pod["spec"]["securityContext"]
+        .get("seccompProfile")
+        .is_some()
+        && let Some(annotations) = pod["metadata"]["annotations"].as_object_mut()
+    {
+        annotations.remove("seccomp.security.alpha.kubernetes.io/pod");
+    }
 }
 
 /// A pod with every field drawn independently.

@@ -48,6 +48,8 @@ pub fn fixture_names() -> Vec<String> {
             .to_string_lossy()
             .into_owned()
     })
+    // pss_expected.json holds what the pss_* fixtures must fail, not a request.
+    .filter(|name| !name.ends_with("_expected"))
     .collect();
     names.sort();
     names

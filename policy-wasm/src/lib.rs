@@ -4,6 +4,7 @@
 //! run exactly the same checks (its security gate and `lint`) without the Kubewarden SDK; the
 //! `policy` feature adds the waPC entry points around them.
 
+pub mod cel;
 pub mod glob;
 pub mod image_ref;
 mod pem;

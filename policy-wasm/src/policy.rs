@@ -16,7 +16,9 @@ use serde::Deserialize;
 
 use crate::pinning::pin_images;
 use crate::rules::signed_images::{Verification, VerifiedImage, Verifier, check_signed_images};
-use crate::rules::{PodFields, PodRules, Violation, check_pod, pod_template_pointer, short};
+use crate::rules::{
+    PodFields, PodRules, Violation, check_pod, pod_template_pointer, short, unchanged_by_update,
+};
 use crate::settings::{Job, Settings, SignatureRule};
 
 /// Kubewarden's `oci/v2/verify` host capability.
@@ -189,16 +191,13 @@ pub fn validate_with(payload: &[u8], verifier: &dyn Verifier) -> CallResult {
         }
         Some(value) => value,
     };
-    // An UPDATE that leaves the pod spec as it was (labels, annotations, replicas, status) was
-    // either checked when the spec was written or predates the policy: accepting it lets the
-    // deployment controller scale down and delete ReplicaSets made before the policy. The
-    // template's AppArmor annotations are checked like the spec, so a change to them is not
-    // such an update.
     let annotations = format!("{template}/metadata/annotations");
     if request.request.operation == "UPDATE"
-        && request.request.old_object.pointer(pointer) == Some(value)
-        && app_armor_annotations(request.request.old_object.pointer(&annotations))
-            == app_armor_annotations(request.request.object.pointer(&annotations))
+        && unchanged_by_update(
+            template,
+            &request.request.old_object,
+            &request.request.object,
+        )
     {
         return accept_request();
     }
@@ -244,19 +243,6 @@ pub fn validate_with(payload: &[u8], verifier: &dyn Verifier) -> CallResult {
             None,
         ),
     }
-}
-
-/// The deprecated AppArmor annotations among `annotations` (a JSON object, if any).
-fn app_armor_annotations(
-    annotations: Option<&serde_json::Value>,
-) -> Vec<(&str, &serde_json::Value)> {
-    annotations
-        .and_then(serde_json::Value::as_object)
-        .into_iter()
-        .flatten()
-        .filter(|(key, _)| key.starts_with("container.apparmor.security.beta.kubernetes.io/"))
-        .map(|(key, value)| (key.as_str(), value))
-        .collect()
 }
 
 /// The `validate_settings` waPC function: malformed settings get `valid: false` with the reason,

@@ -80,6 +80,35 @@ pub fn check_limits(spec: &PodFields, require_requests: bool) -> Vec<Violation> 
     violations
 }
 
+/// The same rule in CEL, for the ValidatingAdmissionPolicy: a list of violation messages. The
+/// apiserver's `quantity()` reads the value, so a zero is zero whatever its suffix (`sign()` is
+/// declared as a function, not a method, in Kubernetes 1.35's library, so `compareTo` it is).
+pub fn cel(require_requests: bool) -> String {
+    let mut parts = Vec::new();
+    let mut wanted = vec![("limit", "limits")];
+    if require_requests {
+        wanted.push(("request", "requests"));
+    }
+    for (what, field) in wanted {
+        for resource in ["cpu", "memory"] {
+            parts.push(format!(
+                "variables.resourceContainers
+  .filter(e, !e.c.?resources.?{field}.?{resource}.hasValue())
+  .map(e, e.label + ': no {resource} {what} [limits]')"
+            ));
+            if what == "limit" {
+                parts.push(format!(
+                    r#"variables.resourceContainers
+  .filter(e, e.c.?resources.?limits.?{resource}.hasValue() && quantity(e.c.resources.limits.{resource}).compareTo(quantity('0')) == 0)
+  .map(e, e.label + ': no {resource} limit: "' + e.c.resources.limits.{resource}
+    + '" is zero, which the kubelet treats as no limit [limits]')"#
+                ));
+            }
+        }
+    }
+    parts.join("\n+ ")
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

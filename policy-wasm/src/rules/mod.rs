@@ -14,7 +14,8 @@ use k8s_openapi::api::core::v1::{
 };
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-pub use limits::check_limits;
+pub use limits::{cel as limits_cel, check_limits};
+pub use pod_security::APP_ARMOR_ANNOTATION_PREFIX;
 pub use pod_security::{Check, Profile, check_pod_security};
 
 /// Which rule a violation breaks: one of the Pod Security Standards' checks (named by the id
@@ -412,6 +413,56 @@ pub fn containers(spec: &PodFields) -> Vec<ContainerView<'_>> {
         .collect()
 }
 
+/// The CEL twin of [`containers`] and [`pod_template_pointer`]: the variables every rule's CEL
+/// expression reads, in the order the ValidatingAdmissionPolicy declares them (`kubectl bizra
+/// policy vap`, see [`crate::cel`]). `object` is read through `dyn()` so the apiserver's type
+/// checker, which knows each kind's schema, does not warn about the fields other kinds have.
+/// Each container is an entry `{'label': 'container "name"', 'c': <the container>}`, labelled as
+/// [`Violation`]'s display labels it.
+pub const CEL_VARIABLES: [(&str, &str); 8] = [
+    (
+        "template",
+        "object.kind == 'Pod' ? dyn(object)
+  : object.kind == 'CronJob' ? dyn(object).spec.jobTemplate.spec.template
+  : dyn(object).spec.template",
+    ),
+    ("spec", "variables.template.spec"),
+    (
+        "podSecurityContext",
+        "variables.spec.?securityContext.orValue({})",
+    ),
+    (
+        "annotations",
+        "variables.template.?metadata.?annotations.orValue({})",
+    ),
+    (
+        "windows",
+        "variables.spec.?os.?name.orValue('') == 'windows'",
+    ),
+    (
+        "userNamespace",
+        "variables.spec.?hostUsers.orValue(true) == false",
+    ),
+    (
+        "containers",
+        "variables.spec.?containers.orValue([]).map(c, {'label': dyn('container \"' + c.name + '\"'), 'c': c})
++ variables.spec.?initContainers.orValue([]).map(c, {'label': dyn('init container \"' + c.name + '\"'), 'c': c})
++ variables.spec.?ephemeralContainers.orValue([]).map(c, {'label': dyn('ephemeral container \"' + c.name + '\"'), 'c': c})",
+    ),
+    (
+        // Ephemeral containers cannot carry resources: the limits rule skips them.
+        "resourceContainers",
+        "variables.spec.?containers.orValue([]).map(c, {'label': dyn('container \"' + c.name + '\"'), 'c': c})
++ variables.spec.?initContainers.orValue([]).map(c, {'label': dyn('init container \"' + c.name + '\"'), 'c': c})",
+    ),
+];
+
+/// A CEL list literal of strings: `['a', 'b']`.
+pub(crate) fn cel_list(items: &[&str]) -> String {
+    let quoted: Vec<String> = items.iter().map(|item| format!("'{item}'")).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
 /// Keeps an error in a message readable: its first line, at most 300 characters.
 pub(crate) fn short(message: &str) -> String {
     let line = message.lines().next().unwrap_or("").trim();
@@ -437,6 +488,34 @@ pub fn pod_template_pointer(kind: &str) -> Option<&'static str> {
         "CronJob" => "/spec/jobTemplate/spec/template",
         _ => return None,
     })
+}
+
+/// Whether an UPDATE leaves what the rules read as it was: the pod spec below `template` (the
+/// kind's [`pod_template_pointer`]) and the template's AppArmor annotations, which are checked
+/// like the spec. Such an update (labels, other annotations, replicas, status) was either
+/// checked when the spec was written or predates the policy, and is accepted unchecked: that
+/// lets the deployment controller scale down and delete ReplicaSets made before the policy.
+/// The ValidatingAdmissionPolicy's `unchanged` variable is its CEL twin (see [`crate::cel`]).
+pub fn unchanged_by_update(
+    template: &str,
+    old_object: &serde_json::Value,
+    object: &serde_json::Value,
+) -> bool {
+    let spec = format!("{template}/spec");
+    let annotations = format!("{template}/metadata/annotations");
+    let app_armor = |object: &'_ serde_json::Value| -> BTreeMap<String, serde_json::Value> {
+        object
+            .pointer(&annotations)
+            .and_then(serde_json::Value::as_object)
+            .into_iter()
+            .flatten()
+            .filter(|(key, _)| key.starts_with(APP_ARMOR_ANNOTATION_PREFIX))
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect()
+    };
+    object.pointer(&spec).is_some_and(|s| !s.is_null())
+        && old_object.pointer(&spec) == object.pointer(&spec)
+        && app_armor(old_object) == app_armor(object)
 }
 
 /// Where the pod spec sits in each kind that carries one (a JSON pointer).

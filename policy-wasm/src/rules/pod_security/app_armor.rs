@@ -7,7 +7,7 @@ use super::super::{PodFields, Rule, Violation, containers, pod_violation};
 use super::Check;
 
 const RULE: Rule = Rule::PodSecurity(Check::AppArmor);
-const ANNOTATION_PREFIX: &str = "container.apparmor.security.beta.kubernetes.io/";
+pub const ANNOTATION_PREFIX: &str = "container.apparmor.security.beta.kubernetes.io/";
 
 fn allowed_type(profile_type: &str) -> bool {
     matches!(profile_type, "RuntimeDefault" | "Localhost")
@@ -60,6 +60,26 @@ pub fn check(pod: &PodFields) -> Vec<Violation> {
         ));
     }
     violations
+}
+
+/// The same check in CEL, for the ValidatingAdmissionPolicy: a list of violation messages.
+pub fn cel() -> String {
+    let prefix_length = ANNOTATION_PREFIX.len();
+    format!(
+        r#"(variables.podSecurityContext.?appArmorProfile.?type.orValue('RuntimeDefault') in ['RuntimeDefault', 'Localhost'] ? []
+  : ['pod: appArmorProfile.type is "' + variables.podSecurityContext.appArmorProfile.type
+    + '"; it must be RuntimeDefault or Localhost [appArmorProfile]'])
++ variables.containers
+  .filter(e, !(e.c.?securityContext.?appArmorProfile.?type.orValue('RuntimeDefault') in ['RuntimeDefault', 'Localhost']))
+  .map(e, e.label + ': appArmorProfile.type is "' + e.c.securityContext.appArmorProfile.type
+    + '"; it must be RuntimeDefault or Localhost [appArmorProfile]')
++ variables.annotations
+  .filter(k, k.startsWith('{ANNOTATION_PREFIX}')
+    && !(variables.annotations[k] == '' || variables.annotations[k] == 'runtime/default'
+      || variables.annotations[k].startsWith('localhost/')))
+  .map(k, 'pod: the AppArmor annotation for container "' + k.substring({prefix_length}) + '" is "'
+    + variables.annotations[k] + '"; it must be runtime/default or localhost/<profile> [appArmorProfile]')"#
+    )
 }
 
 #[cfg(test)]

@@ -95,6 +95,30 @@ pub fn check_restricted(pod: &PodFields) -> Vec<Violation> {
     violations
 }
 
+/// Baseline in CEL, for the ValidatingAdmissionPolicy: a list of violation messages, one per
+/// container naming every capability it adds beyond the default set.
+pub fn cel_baseline() -> String {
+    let addable = super::super::cel_list(&BASELINE_ADDABLE);
+    format!(
+        r#"variables.containers
+  .filter(e, e.c.?securityContext.?capabilities.?add.orValue([]).exists(cap, !(cap in {addable})))
+  .map(e, e.label + ': capabilities.add has '
+    + e.c.securityContext.capabilities.add.filter(cap, !(cap in {addable})).join(', ')
+    + '; baseline allows adding only the runtime\'s default capabilities [capabilities_baseline]')"#
+    )
+}
+
+/// Restricted in CEL, for the ValidatingAdmissionPolicy: a list of violation messages.
+pub const CEL_RESTRICTED: &str = r#"variables.windows ? [] :
+variables.containers
+  .filter(e, !e.c.?securityContext.?capabilities.?drop.orValue([]).exists(cap, cap == 'ALL'))
+  .map(e, e.label + ': capabilities.drop does not contain ALL [capabilities_restricted]')
++ variables.containers
+  .filter(e, e.c.?securityContext.?capabilities.?add.orValue([]).exists(cap, cap != 'NET_BIND_SERVICE'))
+  .map(e, e.label + ': capabilities.add has '
+    + e.c.securityContext.capabilities.add.filter(cap, cap != 'NET_BIND_SERVICE').join(', ')
+    + '; restricted allows adding only NET_BIND_SERVICE [capabilities_restricted]')"#;
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

@@ -25,6 +25,12 @@ pub fn check(pod: &PodFields) -> Vec<Violation> {
     .collect()
 }
 
+/// The same check in CEL, for the ValidatingAdmissionPolicy: a list of violation messages.
+pub const CEL: &str = r#"[['hostNetwork', 'network'], ['hostPID', 'process'], ['hostIPC', 'IPC']]
+  .filter(f, variables.spec[?f[0]].orValue(false) == true)
+  .map(f, 'pod: ' + f[0] + ' is true; the pod must not share the host\'s ' + f[1]
+    + ' namespace [hostNamespaces]')"#;
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

@@ -24,6 +24,12 @@ pub fn check(pod: &PodFields) -> Vec<Violation> {
         .collect()
 }
 
+/// The same check in CEL, for the ValidatingAdmissionPolicy: a list of violation messages.
+pub const CEL: &str = r#"variables.spec.?volumes.orValue([])
+  .filter(v, has(v.hostPath))
+  .map(v, 'pod: volume "' + v.name + '" mounts the host\'s "' + v.hostPath.path
+    + '" (hostPath); hostPath volumes are not allowed [hostPathVolumes]')"#;
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

@@ -39,6 +39,22 @@ pub fn check(pod: &PodFields) -> Vec<Violation> {
     violations
 }
 
+/// The same check in CEL, for the ValidatingAdmissionPolicy: a list of violation messages, one
+/// per container naming its host ports.
+pub fn cel() -> String {
+    let host_port = "p.?hostPort.orValue(0) != 0 \
+        || (variables.spec.?hostNetwork.orValue(false) == true && p.containerPort != 0)";
+    format!(
+        r#"variables.containers
+  .filter(e, e.c.?ports.orValue([]).exists(p, {host_port}))
+  .map(e, e.label + ': ports bound on the host: '
+    + e.c.ports.filter(p, {host_port})
+        .map(p, string(p.?hostPort.orValue(0) != 0 ? p.hostPort : p.containerPort)).join(', ')
+    + (variables.spec.?hostNetwork.orValue(false) == true ? ' (with hostNetwork every port is)' : '')
+    + '; host ports are not allowed [hostPorts]')"#
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

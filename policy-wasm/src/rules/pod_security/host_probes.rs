@@ -77,6 +77,31 @@ pub fn check(pod: &PodFields) -> Vec<Violation> {
     violations
 }
 
+/// The same check in CEL, for the ValidatingAdmissionPolicy: a list of violation messages, one
+/// per container naming the hosts its probes and handlers set.
+pub fn cel() -> String {
+    let mut hosts = Vec::new();
+    for at in [
+        "livenessProbe",
+        "readinessProbe",
+        "startupProbe",
+        "lifecycle.?postStart",
+        "lifecycle.?preStop",
+    ] {
+        for action in ["httpGet", "tcpSocket"] {
+            hosts.push(format!("e.c.?{at}.?{action}.?host.orValue('')"));
+        }
+    }
+    let hosts = format!("[{}]", hosts.join(",\n    "));
+    format!(
+        r#"variables.containers
+  .filter(e, {hosts}.exists(h, h != ''))
+  .map(e, e.label + ': probes and lifecycle handlers must not set a host (they set '
+    + {hosts}.filter(h, h != '').map(h, '"' + h + '"').join(', ')
+    + ') [hostProbesAndHostLifecycle]')"#
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

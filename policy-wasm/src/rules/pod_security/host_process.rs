@@ -37,6 +37,17 @@ pub fn check(pod: &PodFields) -> Vec<Violation> {
     violations
 }
 
+/// The same check in CEL, for the ValidatingAdmissionPolicy: a list of violation messages.
+pub fn cel() -> String {
+    format!(
+        "(variables.podSecurityContext.?windowsOptions.?hostProcess.orValue(false) == true
+  ? ['pod: {MESSAGE} [windowsHostProcess]'] : [])
++ variables.containers
+    .filter(e, e.c.?securityContext.?windowsOptions.?hostProcess.orValue(false) == true)
+    .map(e, e.label + ': {MESSAGE} [windowsHostProcess]')"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

@@ -29,6 +29,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{PodFields, Violation};
 
+pub use app_armor::ANNOTATION_PREFIX as APP_ARMOR_ANNOTATION_PREFIX;
+
 /// Which Pod Security Standards profile the rules enforce (`podSecurity` in the settings).
 /// `none` is the standard's "privileged": no check at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -230,6 +232,36 @@ impl Check {
             Check::SeccompRestricted => seccomp::check_restricted(pod),
             Check::CapabilitiesRestricted => capabilities::check_restricted(pod),
             Check::ProcMountRestricted => proc_mount::check_restricted(pod),
+        }
+    }
+}
+
+impl Check {
+    /// The check in CEL, for the ValidatingAdmissionPolicy (`kubectl bizra policy vap`): an
+    /// expression over the variables of [`super::CEL_VARIABLES`] giving the list of violation
+    /// messages, each `pod: ...` or `container "name": ...` ending with ` [<check id>]`, as
+    /// [`Violation`] displays one. It is written beside the check's Rust function, in its file.
+    pub fn cel(self) -> String {
+        match self {
+            Check::HostProcess => host_process::cel(),
+            Check::HostNamespaces => host_namespaces::CEL.into(),
+            Check::Privileged => privileged::CEL.into(),
+            Check::CapabilitiesBaseline => capabilities::cel_baseline(),
+            Check::HostPathVolumes => host_path_volumes::CEL.into(),
+            Check::HostPorts => host_ports::cel(),
+            Check::HostProbesAndLifecycle => host_probes::cel(),
+            Check::AppArmor => app_armor::cel(),
+            Check::SeLinux => se_linux::cel(),
+            Check::ProcMountBaseline => proc_mount::cel_baseline(),
+            Check::SeccompBaseline => seccomp::cel_baseline(),
+            Check::Sysctls => sysctls::cel(),
+            Check::VolumeTypes => volume_types::cel(),
+            Check::PrivilegeEscalation => privilege_escalation::CEL.into(),
+            Check::RunningAsNonRoot => running_as_non_root::CEL.into(),
+            Check::RunningAsNonRootUser => running_as_non_root_user::CEL.into(),
+            Check::SeccompRestricted => seccomp::cel_restricted(),
+            Check::CapabilitiesRestricted => capabilities::CEL_RESTRICTED.into(),
+            Check::ProcMountRestricted => proc_mount::cel_restricted(),
         }
     }
 }

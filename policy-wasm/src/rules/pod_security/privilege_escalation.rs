@@ -36,6 +36,14 @@ pub fn check(pod: &PodFields) -> Vec<Violation> {
         .collect()
 }
 
+/// The same check in CEL, for the ValidatingAdmissionPolicy: a list of violation messages.
+pub const CEL: &str = r#"variables.windows ? [] :
+variables.containers
+  .filter(e, e.c.?securityContext.?allowPrivilegeEscalation.orValue(true) != false)
+  .map(e, e.label + (e.c.?securityContext.?allowPrivilegeEscalation.hasValue()
+    ? ': allowPrivilegeEscalation is true; it must be false'
+    : ': allowPrivilegeEscalation is not set; it must be false') + ' [allowPrivilegeEscalation]')"#;
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

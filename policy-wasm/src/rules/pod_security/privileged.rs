@@ -18,6 +18,11 @@ pub fn check(pod: &PodFields) -> Vec<Violation> {
         .collect()
 }
 
+/// The same check in CEL, for the ValidatingAdmissionPolicy: a list of violation messages.
+pub const CEL: &str = r#"variables.containers
+  .filter(e, e.c.?securityContext.?privileged.orValue(false) == true)
+  .map(e, e.label + ': securityContext.privileged is true; privileged containers are not allowed [privileged]')"#;
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

@@ -33,6 +33,27 @@ pub fn check_restricted(pod: &PodFields) -> Vec<Violation> {
     unmasked(pod, Rule::PodSecurity(Check::ProcMountRestricted))
 }
 
+/// Both checks in CEL, for the ValidatingAdmissionPolicy: a list of violation messages.
+fn cel_unmasked(id: &str) -> String {
+    format!(
+        r#"variables.containers
+  .filter(e, e.c.?securityContext.?procMount.orValue('Default') != 'Default')
+  .map(e, e.label + ': securityContext.procMount is "' + e.c.securityContext.procMount
+    + '"; it must be Default or unset [{id}]')"#
+    )
+}
+
+pub fn cel_baseline() -> String {
+    format!(
+        "variables.userNamespace ? [] : {}",
+        cel_unmasked(Check::ProcMountBaseline.id())
+    )
+}
+
+pub fn cel_restricted() -> String {
+    cel_unmasked(Check::ProcMountRestricted.id())
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

@@ -44,6 +44,17 @@ pub fn check(pod: &PodFields) -> Vec<Violation> {
     violations
 }
 
+/// The same check in CEL, for the ValidatingAdmissionPolicy: a list of violation messages.
+pub const CEL: &str = r#"variables.userNamespace ? [] :
+(variables.podSecurityContext.?runAsNonRoot.orValue(true) == false
+  ? ['pod: runAsNonRoot is false on the pod; it must be true [runAsNonRoot]'] : [])
++ variables.containers
+  .filter(e, e.c.?securityContext.?runAsNonRoot.orValue(true) == false)
+  .map(e, e.label + ': runAsNonRoot is false; it must be true [runAsNonRoot]')
++ (variables.podSecurityContext.?runAsNonRoot.hasValue() ? [] : variables.containers
+  .filter(e, !e.c.?securityContext.?runAsNonRoot.hasValue())
+  .map(e, e.label + ': runAsNonRoot is not set on the container or the pod; it must be true [runAsNonRoot]'))"#;
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

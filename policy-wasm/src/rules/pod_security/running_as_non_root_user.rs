@@ -33,6 +33,13 @@ pub fn check(pod: &PodFields) -> Vec<Violation> {
     violations
 }
 
+/// The same check in CEL, for the ValidatingAdmissionPolicy: a list of violation messages.
+pub const CEL: &str = r#"variables.userNamespace ? [] :
+(variables.podSecurityContext.?runAsUser.orValue(1) == 0 ? ['pod: runAsUser is 0 (root) on the pod [runAsUser]'] : [])
++ variables.containers
+  .filter(e, e.c.?securityContext.?runAsUser.orValue(1) == 0)
+  .map(e, e.label + ': runAsUser is 0 (root) [runAsUser]')"#;
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

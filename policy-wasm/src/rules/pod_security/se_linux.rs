@@ -71,6 +71,38 @@ pub fn check(pod: &PodFields) -> Vec<Violation> {
     violations
 }
 
+/// The same check in CEL, for the ValidatingAdmissionPolicy: a list of violation messages, one
+/// per pod or container naming the parts it must not set.
+pub fn cel() -> String {
+    let types = super::super::cel_list(&ALLOWED_TYPES);
+    let forbidden = |o: &str| {
+        format!(
+            r#"(({o}.?type.orValue('') in {types}) ? [] : ['type "' + {o}.type + '"'])
+      + ({o}.?user.orValue('') == '' ? [] : ['user "' + {o}.user + '"'])
+      + ({o}.?role.orValue('') == '' ? [] : ['role "' + {o}.role + '"'])"#
+        )
+    };
+    let is_forbidden = |o: &str| {
+        format!(
+            "!({o}.?type.orValue('') in {types}) || {o}.?user.orValue('') != '' || {o}.?role.orValue('') != ''"
+        )
+    };
+    let message = "'; only a container type (container_t, container_init_t, container_kvm_t, container_engine_t) and a level may be set [seLinuxOptions]'";
+    let pod = "variables.podSecurityContext.seLinuxOptions";
+    let container = "e.c.securityContext.seLinuxOptions";
+    format!(
+        r#"(variables.podSecurityContext.?seLinuxOptions.hasValue() && ({pod_forbidden})
+  ? ['pod: seLinuxOptions sets ' + ({pod_parts}).join(', ') + {message}] : [])
++ variables.containers
+  .filter(e, e.c.?securityContext.?seLinuxOptions.hasValue() && ({container_forbidden}))
+  .map(e, e.label + ': seLinuxOptions sets ' + ({container_parts}).join(', ') + {message})"#,
+        pod_forbidden = is_forbidden(pod),
+        pod_parts = forbidden(pod),
+        container_forbidden = is_forbidden(container),
+        container_parts = forbidden(container),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

@@ -73,6 +73,37 @@ pub fn check_restricted(pod: &PodFields) -> Vec<Violation> {
     violations
 }
 
+/// The explicitly set profiles that are not allowed, in CEL.
+fn cel_forbidden_types(id: &str) -> String {
+    format!(
+        r#"(variables.podSecurityContext.?seccompProfile.?type.orValue('RuntimeDefault') in ['RuntimeDefault', 'Localhost'] ? []
+  : ['pod: seccompProfile.type is "' + variables.podSecurityContext.seccompProfile.type
+    + '"; it must be RuntimeDefault or Localhost [{id}]'])
++ variables.containers
+  .filter(e, !(e.c.?securityContext.?seccompProfile.?type.orValue('RuntimeDefault') in ['RuntimeDefault', 'Localhost']))
+  .map(e, e.label + ': seccompProfile.type is "' + e.c.securityContext.seccompProfile.type
+    + '"; it must be RuntimeDefault or Localhost [{id}]')"#
+    )
+}
+
+/// Baseline in CEL, for the ValidatingAdmissionPolicy: a list of violation messages.
+pub fn cel_baseline() -> String {
+    cel_forbidden_types(Check::SeccompBaseline.id())
+}
+
+/// Restricted in CEL, for the ValidatingAdmissionPolicy: a list of violation messages.
+pub fn cel_restricted() -> String {
+    let id = Check::SeccompRestricted.id();
+    format!(
+        r#"variables.windows ? [] :
+{forbidden}
++ (variables.podSecurityContext.?seccompProfile.hasValue() ? [] : variables.containers
+  .filter(e, !e.c.?securityContext.?seccompProfile.hasValue())
+  .map(e, e.label + ': seccompProfile is not set on the container or the pod; it must be RuntimeDefault or Localhost [{id}]'))"#,
+        forbidden = cel_forbidden_types(id)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

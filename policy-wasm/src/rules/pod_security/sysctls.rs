@@ -39,6 +39,16 @@ pub fn check(pod: &PodFields) -> Vec<Violation> {
         .collect()
 }
 
+/// The same check in CEL, for the ValidatingAdmissionPolicy: a list of violation messages.
+pub fn cel() -> String {
+    let safe = super::super::cel_list(&SAFE);
+    format!(
+        r#"variables.podSecurityContext.?sysctls.orValue([])
+  .filter(s, !(s.name in {safe}))
+  .map(s, 'pod: sysctl ' + s.name + ' is not one of the safe sysctls [sysctls]')"#
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

@@ -79,6 +79,19 @@ pub fn check(pod: &PodFields) -> Vec<Violation> {
         .collect()
 }
 
+/// The same check in CEL, for the ValidatingAdmissionPolicy: a list of violation messages. A
+/// volume is read as a map: its keys but `name` are its sources (the apiserver lets a volume
+/// have one), and the message names it as written.
+pub fn cel() -> String {
+    let allowed = super::super::cel_list(&ALLOWED);
+    format!(
+        r#"variables.spec.?volumes.orValue([])
+  .filter(v, v.exists(k, k != 'name') && !v.exists(k, k in {allowed}))
+  .map(v, 'pod: volume "' + v.name + '" is of type ' + v.filter(k, k != 'name')[0]
+    + '; restricted allows configMap, csi, downwardAPI, emptyDir, ephemeral, image, persistentVolumeClaim, projected and secret [restrictedVolumes]')"#
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

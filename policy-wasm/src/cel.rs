@@ -1,0 +1,390 @@
+//! The policy's rules as a CEL ValidatingAdmissionPolicy and its binding, for clusters without
+//! Kubewarden (the apiserver enforces it itself, with no webhook to install or to fail).
+//!
+//! Nothing here is a second copy of a rule: each rule's CEL expression is written beside its
+//! Rust function ([`Check::cel`](crate::rules::Check::cel), [`limits::cel`](crate::rules::limits_cel)),
+//! and this module only assembles them for the given settings: the shared variables
+//! ([`CEL_VARIABLES`]), one variable per enabled rule holding its violation messages, and one
+//! validation that fails when any rule has a violation, its message listing them all as the
+//! policy's rejection does (the apiserver reports only the first failed validation, so one
+//! validation is the only way to name every rule broken).
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::admissionregistration::v1::{
+    MatchResources, NamedRuleWithOperations, ValidatingAdmissionPolicy,
+    ValidatingAdmissionPolicyBinding, ValidatingAdmissionPolicyBindingSpec,
+    ValidatingAdmissionPolicySpec, Validation, Variable,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
+    LabelSelector, LabelSelectorRequirement, ObjectMeta,
+};
+
+use crate::rules::{APP_ARMOR_ANNOTATION_PREFIX, CEL_VARIABLES, limits_cel};
+use crate::settings::{Job, Settings};
+
+/// The name of the policy and of its binding.
+pub const NAME: &str = "bizra-secure-pods";
+
+/// What the ValidatingAdmissionPolicy leaves out, in one line (the command prints it, the policy
+/// carries it as an annotation, the README says it).
+pub const NOT_COVERED: &str = "signature verification (signedImages) is not in the ValidatingAdmissionPolicy: CEL cannot verify signatures; the Kubewarden policy does";
+
+/// The annotation carrying [`NOT_COVERED`].
+pub const NOT_COVERED_ANNOTATION: &str = "bizra.dev/not-covered";
+
+/// A violation message longer than this is cut: the apiserver drops a messageExpression result
+/// over 5 KiB and falls back to the static message, which names no rule.
+const MESSAGE_LIMIT: usize = 4000;
+
+/// The binding's `validationActions`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Refuse the request.
+    Deny,
+    /// Admit it with a warning naming the violations.
+    Warn,
+    /// Admit it and record the violations in the audit log.
+    Audit,
+}
+
+impl Action {
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Deny => "Deny",
+            Action::Warn => "Warn",
+            Action::Audit => "Audit",
+        }
+    }
+}
+
+/// Why settings make no ValidatingAdmissionPolicy.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CelError {
+    #[error(
+        "the settings are a pinDigests policy's, which only verifies signatures and pins digests; CEL can do neither: give the settings of the validating policy (job: validate)"
+    )]
+    PinningJob,
+    #[error(
+        "the settings enable no rule CEL can check (podSecurity is none, limits are off); {NOT_COVERED}"
+    )]
+    NothingToCheck,
+}
+
+/// The policy and its binding.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdmissionPolicy {
+    pub policy: ValidatingAdmissionPolicy,
+    pub binding: ValidatingAdmissionPolicyBinding,
+}
+
+/// The kinds the policy handles, as the shipped ClusterAdmissionPolicy's rules name them:
+/// the eight kinds that carry a pod template, and the subresource `kubectl debug` adds
+/// ephemeral containers through.
+fn resource_rules() -> Vec<NamedRuleWithOperations> {
+    [
+        (
+            "",
+            &["pods", "pods/ephemeralcontainers", "replicationcontrollers"][..],
+        ),
+        (
+            "apps",
+            &["deployments", "replicasets", "statefulsets", "daemonsets"][..],
+        ),
+        ("batch", &["jobs", "cronjobs"][..]),
+    ]
+    .into_iter()
+    .map(|(group, resources)| NamedRuleWithOperations {
+        api_groups: Some(vec![group.to_owned()]),
+        api_versions: Some(vec!["v1".to_owned()]),
+        operations: Some(vec!["CREATE".to_owned(), "UPDATE".to_owned()]),
+        resources: Some(resources.iter().map(|r| (*r).to_owned()).collect()),
+        ..NamedRuleWithOperations::default()
+    })
+    .collect()
+}
+
+fn variable(name: &str, expression: impl Into<String>) -> Variable {
+    Variable {
+        name: name.to_owned(),
+        expression: expression.into(),
+    }
+}
+
+/// The rules `settings` enable that CEL can check, each as (variable name, expression).
+pub fn rule_expressions(settings: &Settings) -> Result<Vec<(String, String)>, CelError> {
+    if settings.job == Job::PinDigests {
+        return Err(CelError::PinningJob);
+    }
+    let mut rules: Vec<(String, String)> = settings
+        .pod_security()
+        .checks()
+        .iter()
+        .map(|check| (check.id().to_owned(), check.cel()))
+        .collect();
+    if settings.rule_toggles().limits {
+        rules.push((
+            "limits".to_owned(),
+            limits_cel(settings.require_requests.unwrap_or(false)),
+        ));
+    }
+    if rules.is_empty() {
+        return Err(CelError::NothingToCheck);
+    }
+    Ok(rules)
+}
+
+/// The ValidatingAdmissionPolicy for `settings` and its binding with `action`.
+pub fn admission_policy(settings: &Settings, action: Action) -> Result<AdmissionPolicy, CelError> {
+    let rules = rule_expressions(settings)?;
+    let mut variables: Vec<Variable> = CEL_VARIABLES
+        .iter()
+        .map(|(name, expression)| variable(name, *expression))
+        .collect();
+    // An UPDATE that leaves the pod spec and the template's AppArmor annotations as they were is
+    // accepted, as the policy accepts it (see policy.rs): the deployment controller must be able
+    // to scale down ReplicaSets made before the policy.
+    variables.push(variable(
+        "oldTemplate",
+        "oldObject == null ? null
+  : oldObject.kind == 'Pod' ? dyn(oldObject)
+  : oldObject.kind == 'CronJob' ? dyn(oldObject).spec.jobTemplate.spec.template
+  : dyn(oldObject).spec.template",
+    ));
+    let old_annotations = "variables.oldTemplate.?metadata.?annotations.orValue({})";
+    variables.push(variable(
+        "unchanged",
+        format!(
+            "request.operation == 'UPDATE' && variables.oldTemplate != null
+  && variables.oldTemplate.spec == variables.spec
+  && variables.annotations.all(k, !k.startsWith('{APP_ARMOR_ANNOTATION_PREFIX}')
+    || (k in {old_annotations} && {old_annotations}[k] == variables.annotations[k]))
+  && {old_annotations}.all(k, !k.startsWith('{APP_ARMOR_ANNOTATION_PREFIX}') || k in variables.annotations)"
+        ),
+    ));
+    variables.push(variable(
+        "what",
+        "object.kind + ' ' + (request.namespace == '' ? '' : request.namespace + '/') + request.name",
+    ));
+    for (name, expression) in &rules {
+        variables.push(variable(name, expression.trim()));
+    }
+    let all: Vec<String> = rules
+        .iter()
+        .map(|(name, _)| format!("variables.{name}"))
+        .collect();
+    variables.push(variable("violations", all.join("\n+ ")));
+    variables.push(variable(
+        "message",
+        "variables.what + ' is not accepted (' + string(size(variables.violations))
+  + (size(variables.violations) == 1 ? ' violation' : ' violations') + '): '
+  + variables.violations.join('; ')",
+    ));
+    let validation = Validation {
+        expression: "variables.unchanged || size(variables.violations) == 0".to_owned(),
+        message_expression: Some(format!(
+            "size(variables.message) <= {MESSAGE_LIMIT} ? variables.message
+  : variables.message.substring(0, {MESSAGE_LIMIT}) + ' ... (cut; ' + string(size(variables.violations)) + ' violations in all)'"
+        )),
+        message: Some(format!(
+            "the pod spec breaks rules of {NAME} (the list of violations could not be shown)"
+        )),
+        reason: Some("Forbidden".to_owned()),
+    };
+    let labels = BTreeMap::from([("app.kubernetes.io/part-of".to_owned(), "bizra".to_owned())]);
+    let policy = ValidatingAdmissionPolicy {
+        metadata: ObjectMeta {
+            name: Some(NAME.to_owned()),
+            labels: Some(labels.clone()),
+            annotations: Some(BTreeMap::from([(
+                NOT_COVERED_ANNOTATION.to_owned(),
+                NOT_COVERED.to_owned(),
+            )])),
+            ..ObjectMeta::default()
+        },
+        spec: Some(ValidatingAdmissionPolicySpec {
+            failure_policy: Some("Fail".to_owned()),
+            match_constraints: Some(MatchResources {
+                resource_rules: Some(resource_rules()),
+                ..MatchResources::default()
+            }),
+            variables: Some(variables),
+            validations: Some(vec![validation]),
+            ..ValidatingAdmissionPolicySpec::default()
+        }),
+        status: None,
+    };
+    let namespace_selector = (!settings.exempt_namespaces.is_empty()).then(|| LabelSelector {
+        match_expressions: Some(vec![LabelSelectorRequirement {
+            key: "kubernetes.io/metadata.name".to_owned(),
+            operator: "NotIn".to_owned(),
+            values: Some(settings.exempt_namespaces.clone()),
+        }]),
+        match_labels: None,
+    });
+    let binding = ValidatingAdmissionPolicyBinding {
+        metadata: ObjectMeta {
+            name: Some(NAME.to_owned()),
+            labels: Some(labels),
+            ..ObjectMeta::default()
+        },
+        spec: ValidatingAdmissionPolicyBindingSpec {
+            policy_name: NAME.to_owned(),
+            validation_actions: vec![action.name().to_owned()],
+            match_resources: namespace_selector.map(|selector| MatchResources {
+                namespace_selector: Some(selector),
+                ..MatchResources::default()
+            }),
+            param_ref: None,
+        },
+    };
+    Ok(AdmissionPolicy { policy, binding })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::{Check, Profile};
+    use crate::settings::RuleToggles;
+
+    fn variables(generated: &AdmissionPolicy) -> Vec<String> {
+        generated
+            .policy
+            .spec
+            .as_ref()
+            .and_then(|s| s.variables.as_ref())
+            .expect("variables")
+            .iter()
+            .map(|v| v.name.clone())
+            .collect()
+    }
+
+    #[test]
+    fn every_check_of_the_profile_and_limits_become_a_variable_of_their_own() {
+        let generated = admission_policy(&Settings::default(), Action::Deny).expect("policy");
+        let names = variables(&generated);
+        for check in Profile::Restricted.checks() {
+            assert!(names.contains(&check.id().to_owned()), "{check:?}");
+        }
+        assert!(names.contains(&"limits".to_owned()));
+        // Baseline's own checks, which restricted replaces, are not there.
+        assert!(!names.contains(&Check::CapabilitiesBaseline.id().to_owned()));
+        let violations = generated
+            .policy
+            .spec
+            .as_ref()
+            .and_then(|s| s.variables.as_ref())
+            .and_then(|v| v.iter().find(|v| v.name == "violations"))
+            .expect("violations")
+            .expression
+            .clone();
+        assert_eq!(
+            violations.matches("variables.").count(),
+            Profile::Restricted.checks().len() + 1
+        );
+    }
+
+    #[test]
+    fn every_rule_names_itself_in_its_messages() {
+        for check in Check::ALL {
+            let expression = check.cel();
+            assert!(
+                expression.contains(&format!("[{}]", check.id())),
+                "{check:?}: {expression}"
+            );
+            let others = Check::ALL
+                .iter()
+                .filter(|other| **other != check)
+                .any(|other| expression.contains(&format!("[{}]", other.id())));
+            assert!(!others, "{check:?} names another check");
+        }
+        assert!(limits_cel(true).contains("no cpu request [limits]"));
+        assert!(!limits_cel(false).contains("request"));
+    }
+
+    #[test]
+    fn settings_choose_the_rules_and_the_binding() {
+        let settings = Settings {
+            pod_security: Some(Profile::Baseline),
+            rules: Some(RuleToggles {
+                limits: false,
+                ..RuleToggles::default()
+            }),
+            exempt_namespaces: vec!["kube-system".into(), "ops".into()],
+            ..Settings::default()
+        };
+        let generated = admission_policy(&settings, Action::Warn).expect("policy");
+        let names = variables(&generated);
+        assert!(names.contains(&"capabilities_baseline".to_owned()));
+        assert!(!names.contains(&"runAsNonRoot".to_owned()));
+        assert!(!names.contains(&"limits".to_owned()));
+        let binding = generated.binding.spec;
+        assert_eq!(binding.validation_actions, ["Warn"]);
+        let selector = binding
+            .match_resources
+            .and_then(|m| m.namespace_selector)
+            .expect("selector");
+        assert_eq!(
+            serde_json::to_value(selector).expect("JSON"),
+            serde_json::json!({"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system", "ops"]}]})
+        );
+        let without = admission_policy(&Settings::default(), Action::Deny).expect("policy");
+        assert_eq!(
+            without.binding.spec.match_resources, None,
+            "no exempt namespace, no selector"
+        );
+    }
+
+    #[test]
+    fn settings_without_anything_for_cel_are_refused() {
+        let nothing = Settings {
+            pod_security: Some(Profile::None),
+            rules: Some(RuleToggles {
+                limits: false,
+                ..RuleToggles::default()
+            }),
+            ..Settings::default()
+        };
+        assert_eq!(
+            admission_policy(&nothing, Action::Deny),
+            Err(CelError::NothingToCheck)
+        );
+        let pinning = Settings {
+            job: Job::PinDigests,
+            ..Settings::default()
+        };
+        assert_eq!(
+            admission_policy(&pinning, Action::Deny),
+            Err(CelError::PinningJob)
+        );
+    }
+
+    #[test]
+    fn the_policy_matches_the_eight_workload_kinds_and_ephemeral_containers() {
+        let generated = admission_policy(&Settings::default(), Action::Deny).expect("policy");
+        let rules = generated
+            .policy
+            .spec
+            .and_then(|s| s.match_constraints)
+            .and_then(|m| m.resource_rules)
+            .expect("rules");
+        let resources: Vec<String> = rules
+            .iter()
+            .flat_map(|r| r.resources.clone().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            resources,
+            [
+                "pods",
+                "pods/ephemeralcontainers",
+                "replicationcontrollers",
+                "deployments",
+                "replicasets",
+                "statefulsets",
+                "daemonsets",
+                "jobs",
+                "cronjobs"
+            ]
+        );
+    }
+}

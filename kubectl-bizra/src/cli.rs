@@ -30,6 +30,9 @@ pub enum Command {
     /// Check manifests offline with the admission policy's rules (the Pod Security Standards
     /// profile, limits) before anything is applied.
     Lint(cmd::lint::Args),
+    /// The admission policy in other forms: `vap` prints it as a CEL ValidatingAdmissionPolicy
+    /// for clusters without Kubewarden.
+    Policy(cmd::policy::Args),
     /// Analyse the canary's stage and move it on when the analysis passes (--auto: the whole plan).
     Promote(Box<cmd::promote::Args>),
     /// Send all traffic to stable, scale the canary down, and undo a completed release.

@@ -2,6 +2,7 @@
 
 pub mod deploy;
 pub mod lint;
+pub mod policy;
 pub mod promote;
 pub mod rollback;
 pub mod status;
@@ -16,6 +17,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Deploy(args) => deploy::run(&cli.global, *args).await,
         Command::Validate(args) => validate::run(&cli.global, *args).await,
         Command::Lint(args) => lint::run(&cli.global, args).await,
+        Command::Policy(args) => policy::run(&cli.global, args).await,
         Command::Promote(args) => promote::run(&cli.global, *args).await,
         Command::Rollback(args) => rollback::run(&cli.global, *args).await,
         Command::Status(args) => status::run(&cli.global, *args).await,

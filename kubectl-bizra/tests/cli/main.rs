@@ -56,11 +56,11 @@ fn class_of(flag: &str) -> Option<Class> {
         "namespace" | "deployment" | "container" | "virtual-service" | "canary-deployment" => Name,
         "image" => Image,
         "tag" => Tag,
-        "output" | "dry-run" | "gate" | "skip" | "pod-security" => Enum,
+        "output" | "dry-run" | "gate" | "skip" | "pod-security" | "action" => Enum,
         "stages" => Stages,
         "prometheus-url" => Url,
         "prometheus-service" => PrometheusService,
-        "kubeconfig" | "config" | "filename" | "kustomize" => Path,
+        "kubeconfig" | "config" | "filename" | "kustomize" | "settings" => Path,
         "context" | "cluster" | "user" => KubeconfigName,
         "reason" => Text,
         _ => return None,
@@ -230,26 +230,33 @@ fn kubeconfig(scratch: &Path) -> PathBuf {
     path
 }
 
-/// The value-taking flags of each subcommand (globals under `status`, which needs a cluster).
-fn flags() -> Vec<(String, String)> {
-    let command = kubectl_bizra::cli::command();
-    let mut all = Vec::new();
-    for sub in command.get_subcommands() {
-        for arg in sub.get_arguments() {
-            let takes_value = arg.get_num_args().is_some_and(|n| n.takes_values());
-            let Some(long) = arg.get_long() else { continue };
-            // Global flags are tried once, below.
-            if !takes_value || arg.is_hide_set() || arg.is_global_set() {
-                continue;
+/// The value-taking flags of each subcommand, nested ones too (`policy vap`), as the words that
+/// name the subcommand and the flag (globals under `status`, which needs a cluster).
+fn flags() -> Vec<(Vec<String>, String)> {
+    fn collect(command: &clap::Command, path: &[String], all: &mut Vec<(Vec<String>, String)>) {
+        for sub in command.get_subcommands() {
+            let mut words = path.to_vec();
+            words.push(sub.get_name().to_owned());
+            for arg in sub.get_arguments() {
+                let takes_value = arg.get_num_args().is_some_and(|n| n.takes_values());
+                let Some(long) = arg.get_long() else { continue };
+                // Global flags are tried once, below.
+                if !takes_value || arg.is_hide_set() || arg.is_global_set() {
+                    continue;
+                }
+                all.push((words.clone(), long.to_owned()));
             }
-            all.push((sub.get_name().to_owned(), long.to_owned()));
+            collect(sub, &words, all);
         }
     }
+    let command = kubectl_bizra::cli::command();
+    let mut all = Vec::new();
+    collect(&command, &[], &mut all);
     for arg in command.get_arguments().filter(|a| a.is_global_set()) {
         if let Some(long) = arg.get_long()
             && arg.get_num_args().is_some_and(|n| n.takes_values())
         {
-            all.push(("status".into(), long.to_owned()));
+            all.push((vec!["status".into()], long.to_owned()));
         }
     }
     all.sort();
@@ -293,8 +300,8 @@ fn every_flag_refuses_bad_values_with_exit_2_and_names_the_flag() {
         for value in bad_values(class, &mut garbage, &scratch) {
             // Both spellings: `--flag=value` and `--flag value` (a value may start with '-').
             for apart in [false, true] {
-                let mut args = vec![sub.clone()];
-                if sub == "lint" && flag != "filename" {
+                let mut args = sub.clone();
+                if sub[0] == "lint" && flag != "filename" {
                     let manifests = support::repo_root().join("manifests");
                     args.extend(["-f".into(), manifests.display().to_string()]);
                 }
@@ -316,13 +323,15 @@ fn every_flag_refuses_bad_values_with_exit_2_and_names_the_flag() {
                 let spelled = if apart { " " } else { "=" };
                 if stderr.contains("panicked") || out.status.code() != Some(2) {
                     failures.push(format!(
-                        "{sub} --{flag}{spelled}{shown:?}: exit {:?}: {}",
+                        "{} --{flag}{spelled}{shown:?}: exit {:?}: {}",
+                        sub.join(" "),
                         out.status.code(),
                         stderr.chars().take(300).collect::<String>()
                     ));
                 } else if !named_in(&stderr, flag, class, &value) {
                     failures.push(format!(
-                        "{sub} --{flag}{spelled}{shown:?}: the message does not name the flag: {}",
+                        "{} --{flag}{spelled}{shown:?}: the message does not name the flag: {}",
+                        sub.join(" "),
                         stderr.chars().take(300).collect::<String>()
                     ));
                 }

@@ -70,6 +70,9 @@ cargo test --workspace --test disruption -- --ignored --test-threads=1
 # Before the webhooks exist: the oracle namespaces must carry no admission but Pod Security.
 step "Pod Security Standards against the apiserver's Pod Security Admission"
 cargo test --workspace --test pod_security -- --ignored --test-threads=1 --nocapture
+# Still before the webhooks: the VAP's namespaces must carry no other admission either.
+step "the CEL ValidatingAdmissionPolicy against the Rust rules"
+cargo test --workspace --test vap -- --ignored --test-threads=1 --nocapture
 # Last, because the webhooks refuse what the other tests create (unsigned images): the shipped
 # ClusterAdmissionPolicies enforced by the apiserver through the test bed's admission server.
 step "admission edge: the apiserver enforcing manifests/policy through the compiled policy"

@@ -73,15 +73,6 @@ fn oracle_namespace(profile: Profile) -> TestNamespace {
     ns
 }
 
-async fn client() -> kube::Client {
-    let kubeconfig =
-        kube::config::Kubeconfig::read_from(support::kubeconfig()).expect("kubeconfig");
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-        .await
-        .expect("client config");
-    kube::Client::try_from(config).expect("client")
-}
-
 /// What Pod Security Admission said: the reasons its denial names (`host namespaces`,
 /// `runAsNonRoot != true`), none when it admitted the pod.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -240,7 +231,7 @@ async fn judge(
 
 /// Every case through PSA in `namespace` and through our rules, eight requests at a time.
 async fn prove(namespace: &str, profile: Profile, cases: Arc<Vec<Case>>) -> Tally {
-    let client = client().await;
+    let client = support::client().await;
     let workers = 8;
     let mut set = tokio::task::JoinSet::new();
     for worker in 0..workers {

@@ -109,6 +109,15 @@ pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// A kube client for the local cluster (the harness's kubeconfig).
+pub async fn client() -> kube::Client {
+    let kubeconfig = kube::config::Kubeconfig::read_from(kubeconfig()).expect("kubeconfig");
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .expect("client config");
+    kube::Client::try_from(config).expect("client")
+}
+
 /// Polls `check` until it returns `Some` or `timeout` passes.
 pub fn eventually<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;

@@ -2,12 +2,16 @@
 //! Kubewarden (the apiserver enforces it itself, with no webhook to install or to fail).
 //!
 //! Nothing here is a second copy of a rule: each rule's CEL expression is written beside its
-//! Rust function ([`Check::cel`](crate::rules::Check::cel), [`limits::cel`](crate::rules::limits_cel)),
-//! and this module only assembles them for the given settings: the shared variables
-//! ([`CEL_VARIABLES`]), one variable per enabled rule holding its violation messages, and one
-//! validation that fails when any rule has a violation, its message listing them all as the
-//! policy's rejection does (the apiserver reports only the first failed validation, so one
-//! validation is the only way to name every rule broken).
+//! Rust function ([`Check::cel`](crate::rules::Check::cel), [`limits_cel`], and
+//! [`unchanged_by_update_cel`] for the UPDATE that keeps the pod spec), and this module only
+//! assembles them for the given settings: the shared variables ([`cel_parts::VARIABLES`]), one
+//! variable per enabled rule holding its violation messages, and one validation that fails when
+//! any rule has a violation, its message listing them all as the policy's rejection does (the
+//! apiserver reports only the first failed validation, so one validation is the only way to name
+//! every rule broken).
+//!
+//! CEL libraries used: optional types and `quantity()` (Kubernetes 1.28), the strings library's
+//! `join` (1.29); nothing newer. It has been run only on the local cluster's 1.35.
 
 use std::collections::BTreeMap;
 
@@ -20,7 +24,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
     LabelSelector, LabelSelectorRequirement, ObjectMeta,
 };
 
-use crate::rules::{APP_ARMOR_ANNOTATION_PREFIX, CEL_VARIABLES, limits_cel};
+use crate::rules::{cel_parts, limits_cel, unchanged_by_update_cel};
 use crate::settings::{Job, Settings};
 
 /// The name of the policy and of its binding.
@@ -33,9 +37,10 @@ pub const NOT_COVERED: &str = "signature verification (signedImages) is not in t
 /// The annotation carrying [`NOT_COVERED`].
 pub const NOT_COVERED_ANNOTATION: &str = "bizra.dev/not-covered";
 
-/// A violation message longer than this is cut: the apiserver drops a messageExpression result
-/// over 5 KiB and falls back to the static message, which names no rule.
-const MESSAGE_LIMIT: usize = 4000;
+/// The apiserver drops a messageExpression result over 5 KiB and falls back to the static
+/// message, which names no rule; a longer list is cut to fit (see the validation's
+/// messageExpression).
+const MESSAGE_BYTES: usize = 5000;
 
 /// The binding's `validationActions`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +61,14 @@ impl Action {
             Action::Audit => "Audit",
         }
     }
+}
+
+/// Where the policy applies beyond the settings' exempt namespaces: the namespaceSelector of the
+/// ClusterAdmissionPolicy the settings came from (the shipped one leaves out kube-system,
+/// kube-public, kubewarden and istio-system), carried into the binding.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Scope {
+    pub namespace_selector: Option<LabelSelector>,
 }
 
 /// Why settings make no ValidatingAdmissionPolicy.
@@ -134,34 +147,20 @@ pub fn rule_expressions(settings: &Settings) -> Result<Vec<(String, String)>, Ce
     Ok(rules)
 }
 
-/// The ValidatingAdmissionPolicy for `settings` and its binding with `action`.
-pub fn admission_policy(settings: &Settings, action: Action) -> Result<AdmissionPolicy, CelError> {
+/// The ValidatingAdmissionPolicy for `settings` and its binding with `action`, in `scope`.
+pub fn admission_policy(
+    settings: &Settings,
+    action: Action,
+    scope: &Scope,
+) -> Result<AdmissionPolicy, CelError> {
     let rules = rule_expressions(settings)?;
-    let mut variables: Vec<Variable> = CEL_VARIABLES
+    let mut variables: Vec<Variable> = cel_parts::VARIABLES
         .iter()
         .map(|(name, expression)| variable(name, *expression))
         .collect();
-    // An UPDATE that leaves the pod spec and the template's AppArmor annotations as they were is
-    // accepted, as the policy accepts it (see policy.rs): the deployment controller must be able
-    // to scale down ReplicaSets made before the policy.
-    variables.push(variable(
-        "oldTemplate",
-        "oldObject == null ? null
-  : oldObject.kind == 'Pod' ? dyn(oldObject)
-  : oldObject.kind == 'CronJob' ? dyn(oldObject).spec.jobTemplate.spec.template
-  : dyn(oldObject).spec.template",
-    ));
-    let old_annotations = "variables.oldTemplate.?metadata.?annotations.orValue({})";
-    variables.push(variable(
-        "unchanged",
-        format!(
-            "request.operation == 'UPDATE' && variables.oldTemplate != null
-  && variables.oldTemplate.spec == variables.spec
-  && variables.annotations.all(k, !k.startsWith('{APP_ARMOR_ANNOTATION_PREFIX}')
-    || (k in {old_annotations} && {old_annotations}[k] == variables.annotations[k]))
-  && {old_annotations}.all(k, !k.startsWith('{APP_ARMOR_ANNOTATION_PREFIX}') || k in variables.annotations)"
-        ),
-    ));
+    for (name, expression) in unchanged_by_update_cel() {
+        variables.push(variable(name, expression));
+    }
     variables.push(variable(
         "what",
         "object.kind + ' ' + (request.namespace == '' ? '' : request.namespace + '/') + request.name",
@@ -180,11 +179,17 @@ pub fn admission_policy(settings: &Settings, action: Action) -> Result<Admission
   + (size(variables.violations) == 1 ? ' violation' : ' violations') + '): '
   + variables.violations.join('; ')",
     ));
+    // Cut by bytes, as the apiserver measures: 4,000 characters when they fit, else 1,200
+    // (at most four bytes each).
+    let cut = "' ... (cut; ' + string(size(variables.violations)) + ' violations in all)'";
     let validation = Validation {
         expression: "variables.unchanged || size(variables.violations) == 0".to_owned(),
         message_expression: Some(format!(
-            "size(variables.message) <= {MESSAGE_LIMIT} ? variables.message
-  : variables.message.substring(0, {MESSAGE_LIMIT}) + ' ... (cut; ' + string(size(variables.violations)) + ' violations in all)'"
+            "size(bytes(variables.message)) <= {MESSAGE_BYTES} ? variables.message
+  : size(bytes(variables.message.substring(0, [size(variables.message), 4000].min()))) <= {limit}
+    ? variables.message.substring(0, 4000) + {cut}
+    : variables.message.substring(0, [size(variables.message), 1200].min()) + {cut}",
+            limit = MESSAGE_BYTES - 100,
         )),
         message: Some(format!(
             "the pod spec breaks rules of {NAME} (the list of violations could not be shown)"
@@ -214,14 +219,21 @@ pub fn admission_policy(settings: &Settings, action: Action) -> Result<Admission
         }),
         status: None,
     };
-    let namespace_selector = (!settings.exempt_namespaces.is_empty()).then(|| LabelSelector {
-        match_expressions: Some(vec![LabelSelectorRequirement {
+    let mut expressions: Vec<LabelSelectorRequirement> = Vec::new();
+    if !settings.exempt_namespaces.is_empty() {
+        expressions.push(LabelSelectorRequirement {
             key: "kubernetes.io/metadata.name".to_owned(),
             operator: "NotIn".to_owned(),
             values: Some(settings.exempt_namespaces.clone()),
-        }]),
-        match_labels: None,
-    });
+        });
+    }
+    let scoped = scope.namespace_selector.clone().unwrap_or_default();
+    expressions.extend(scoped.match_expressions.unwrap_or_default());
+    let namespace_selector =
+        (!expressions.is_empty() || scoped.match_labels.is_some()).then(|| LabelSelector {
+            match_expressions: (!expressions.is_empty()).then_some(expressions),
+            match_labels: scoped.match_labels,
+        });
     let binding = ValidatingAdmissionPolicyBinding {
         metadata: ObjectMeta {
             name: Some(NAME.to_owned()),
@@ -261,7 +273,8 @@ mod tests {
 
     #[test]
     fn every_check_of_the_profile_and_limits_become_a_variable_of_their_own() {
-        let generated = admission_policy(&Settings::default(), Action::Deny).expect("policy");
+        let generated = admission_policy(&Settings::default(), Action::Deny, &Scope::default())
+            .expect("policy");
         let names = variables(&generated);
         for check in Profile::Restricted.checks() {
             assert!(names.contains(&check.id().to_owned()), "{check:?}");
@@ -298,7 +311,7 @@ mod tests {
                 .any(|other| expression.contains(&format!("[{}]", other.id())));
             assert!(!others, "{check:?} names another check");
         }
-        assert!(limits_cel(true).contains("no cpu request [limits]"));
+        assert!(limits_cel(true).contains("'no cpu request' + ' [limits]'"));
         assert!(!limits_cel(false).contains("request"));
     }
 
@@ -313,7 +326,8 @@ mod tests {
             exempt_namespaces: vec!["kube-system".into(), "ops".into()],
             ..Settings::default()
         };
-        let generated = admission_policy(&settings, Action::Warn).expect("policy");
+        let generated =
+            admission_policy(&settings, Action::Warn, &Scope::default()).expect("policy");
         let names = variables(&generated);
         assert!(names.contains(&"capabilities_baseline".to_owned()));
         assert!(!names.contains(&"runAsNonRoot".to_owned()));
@@ -328,10 +342,46 @@ mod tests {
             serde_json::to_value(selector).expect("JSON"),
             serde_json::json!({"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system", "ops"]}]})
         );
-        let without = admission_policy(&Settings::default(), Action::Deny).expect("policy");
+        let without = admission_policy(&Settings::default(), Action::Deny, &Scope::default())
+            .expect("policy");
         assert_eq!(
             without.binding.spec.match_resources, None,
             "no exempt namespace, no selector"
+        );
+    }
+
+    #[test]
+    fn the_policys_own_namespace_selector_joins_the_exempt_namespaces() {
+        let settings = Settings {
+            exempt_namespaces: vec!["kube-system".into()],
+            ..Settings::default()
+        };
+        let scope = Scope {
+            namespace_selector: Some(LabelSelector {
+                match_expressions: Some(vec![LabelSelectorRequirement {
+                    key: "kubernetes.io/metadata.name".into(),
+                    operator: "NotIn".into(),
+                    values: Some(vec!["istio-system".into()]),
+                }]),
+                match_labels: Some(BTreeMap::from([("tier".into(), "apps".into())])),
+            }),
+        };
+        let generated = admission_policy(&settings, Action::Deny, &scope).expect("policy");
+        let selector = generated
+            .binding
+            .spec
+            .match_resources
+            .and_then(|m| m.namespace_selector)
+            .expect("selector");
+        assert_eq!(
+            serde_json::to_value(selector).expect("JSON"),
+            serde_json::json!({
+                "matchExpressions": [
+                    {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["kube-system"]},
+                    {"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["istio-system"]}
+                ],
+                "matchLabels": {"tier": "apps"}
+            })
         );
     }
 
@@ -346,7 +396,7 @@ mod tests {
             ..Settings::default()
         };
         assert_eq!(
-            admission_policy(&nothing, Action::Deny),
+            admission_policy(&nothing, Action::Deny, &Scope::default()),
             Err(CelError::NothingToCheck)
         );
         let pinning = Settings {
@@ -354,14 +404,15 @@ mod tests {
             ..Settings::default()
         };
         assert_eq!(
-            admission_policy(&pinning, Action::Deny),
+            admission_policy(&pinning, Action::Deny, &Scope::default()),
             Err(CelError::PinningJob)
         );
     }
 
     #[test]
     fn the_policy_matches_the_eight_workload_kinds_and_ephemeral_containers() {
-        let generated = admission_policy(&Settings::default(), Action::Deny).expect("policy");
+        let generated = admission_policy(&Settings::default(), Action::Deny, &Scope::default())
+            .expect("policy");
         let rules = generated
             .policy
             .spec

@@ -4,7 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use policy_wasm::cel::{self, Action, AdmissionPolicy};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use policy_wasm::cel::{self, Action, AdmissionPolicy, Scope};
 use policy_wasm::settings::Settings;
 use serde::Serialize;
 
@@ -37,9 +38,10 @@ pub struct VapArgs {
     pub settings: Option<PathBuf>,
 
     /// What the binding does with a violation: deny the request, warn (admit it with a warning)
-    /// or audit (admit it and record the violations in the audit log).
-    #[arg(long, value_enum, default_value = "deny", value_name = "ACTION")]
-    pub action: ActionArg,
+    /// or audit (admit it and record the violations in the audit log) [default: deny, or audit
+    /// for a policy in monitor mode].
+    #[arg(long, value_enum, value_name = "ACTION")]
+    pub action: Option<ActionArg>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -59,28 +61,72 @@ impl From<ActionArg> for Action {
     }
 }
 
-/// The settings in a YAML or JSON text: a settings map, or a (Cluster)AdmissionPolicy carrying
-/// them in `spec.settings`. Checked as the policy's `validate_settings` checks them.
-pub fn settings_from_text(source: &str, text: &str) -> Result<Settings, Error> {
-    let value: serde_json::Value = serde_saphyr::from_str(text)
-        .map_err(|e| Error::Usage(format!("{source}: not YAML or JSON: {e}")))?;
-    let settings = match value.get("kind").and_then(serde_json::Value::as_str) {
-        Some("ClusterAdmissionPolicy" | "AdmissionPolicy") => value
-            .pointer("/spec/settings")
-            .cloned()
-            .unwrap_or(serde_json::Value::Object(Default::default())),
-        _ => value,
-    };
-    let settings = match settings {
-        // An empty file is the empty settings map, as in a ClusterAdmissionPolicy.
-        serde_json::Value::Null => serde_json::Value::Object(Default::default()),
-        other => other,
-    };
-    Settings::parse(settings.to_string().as_bytes())
-        .map_err(|e| Error::Usage(format!("{source}: the policy settings are not valid: {e}")))
+/// What the command reads from a settings file: the settings, and when the file is the policy
+/// itself, where it applies and whether it only monitors.
+#[derive(Debug)]
+pub struct PolicySource {
+    pub settings: Settings,
+    pub scope: Scope,
+    /// `spec.mode: monitor`: the policy admits everything and only logs.
+    pub monitor: bool,
 }
 
-fn read_settings(path: Option<&Path>) -> Result<Settings, Error> {
+/// The settings in a YAML or JSON text: a settings map, or a ClusterAdmissionPolicy carrying
+/// them in `spec.settings` (its namespaceSelector and mode come along; a namespaced
+/// AdmissionPolicy is refused: a ValidatingAdmissionPolicy binding is cluster-wide). Checked as
+/// the policy's `validate_settings` checks them.
+pub fn settings_from_text(source: &str, text: &str) -> Result<PolicySource, Error> {
+    let value: serde_json::Value = serde_saphyr::from_str(text)
+        .map_err(|e| Error::Usage(format!("{source}: not YAML or JSON: {e}")))?;
+    let empty = || serde_json::Value::Object(Default::default());
+    let (settings, scope, monitor) = match value.get("kind").and_then(serde_json::Value::as_str) {
+        Some("ClusterAdmissionPolicy") => {
+            let selector = match value.pointer("/spec/namespaceSelector") {
+                None | Some(serde_json::Value::Null) => None,
+                Some(selector) => Some(
+                    serde_json::from_value::<LabelSelector>(selector.clone()).map_err(|e| {
+                        Error::Usage(format!("{source}: spec.namespaceSelector: {e}"))
+                    })?,
+                ),
+            };
+            let monitor = value
+                .pointer("/spec/mode")
+                .and_then(serde_json::Value::as_str)
+                == Some("monitor");
+            let settings = value
+                .pointer("/spec/settings")
+                .cloned()
+                .unwrap_or_else(empty);
+            (
+                settings,
+                Scope {
+                    namespace_selector: selector,
+                },
+                monitor,
+            )
+        }
+        Some("AdmissionPolicy") => {
+            return Err(Error::Usage(format!(
+                "{source}: a namespaced AdmissionPolicy; a ValidatingAdmissionPolicy's binding applies cluster-wide: give its spec.settings as a file, or a ClusterAdmissionPolicy"
+            )));
+        }
+        _ => (value, Scope::default(), false),
+    };
+    // An empty file is the empty settings map, as in a ClusterAdmissionPolicy.
+    let settings = match settings {
+        serde_json::Value::Null => empty(),
+        other => other,
+    };
+    let settings = Settings::parse(settings.to_string().as_bytes())
+        .map_err(|e| Error::Usage(format!("{source}: the policy settings are not valid: {e}")))?;
+    Ok(PolicySource {
+        settings,
+        scope,
+        monitor,
+    })
+}
+
+fn read_settings(path: Option<&Path>) -> Result<PolicySource, Error> {
     match path {
         None => settings_from_text("the shipped bizra-secure-pods policy", SHIPPED_POLICY),
         Some(path) => {
@@ -132,8 +178,18 @@ pub fn render(generated: &AdmissionPolicy, format: OutputFormat) -> anyhow::Resu
 pub async fn run(global: &GlobalOptions, args: Args) -> anyhow::Result<ExitStatus> {
     match args.command {
         PolicyCommand::Vap(args) => {
-            let settings = read_settings(args.settings.as_deref())?;
-            let generated = cel::admission_policy(&settings, args.action.into())
+            let source = read_settings(args.settings.as_deref())?;
+            let action = match (args.action, source.monitor) {
+                (Some(action), _) => action.into(),
+                (None, true) => {
+                    eprintln!(
+                        "the policy is in monitor mode: the binding audits (--action sets another)"
+                    );
+                    Action::Audit
+                }
+                (None, false) => Action::Deny,
+            };
+            let generated = cel::admission_policy(&source.settings, action, &source.scope)
                 .map_err(|e| Error::Usage(e.to_string()))?;
             let text = render(&generated, global.output)?;
             use std::io::Write;
@@ -150,10 +206,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_shipped_settings_are_read_from_the_policy() {
-        let settings = read_settings(None).expect("shipped settings");
-        assert_eq!(settings.exempt_namespaces, ["kube-system"]);
-        assert_eq!(settings.signatures.len(), 1);
+    fn the_shipped_settings_and_scope_are_read_from_the_policy() {
+        let source = read_settings(None).expect("shipped settings");
+        assert_eq!(source.settings.exempt_namespaces, ["kube-system"]);
+        assert_eq!(source.settings.signatures.len(), 1);
+        assert!(!source.monitor);
+        let selector = serde_json::to_value(source.scope.namespace_selector).expect("JSON");
+        assert_eq!(
+            selector["matchExpressions"][0]["values"],
+            serde_json::json!(["kube-system", "kube-public", "kubewarden", "istio-system"])
+        );
     }
 
     #[test]
@@ -163,7 +225,11 @@ mod tests {
             "podSecurity: baseline\nrules: {signedImages: false}\n",
         )
         .expect("a settings map");
-        assert_eq!(map.pod_security(), policy_wasm::rules::Profile::Baseline);
+        assert_eq!(
+            map.settings.pod_security(),
+            policy_wasm::rules::Profile::Baseline
+        );
+        assert_eq!(map.scope, Scope::default());
         let err = settings_from_text("s.yaml", "podSecurity: strict\n").expect_err("bad profile");
         assert!(
             err.to_string()
@@ -175,13 +241,22 @@ mod tests {
             err.to_string().starts_with("s.yaml: not YAML or JSON"),
             "{err}"
         );
+        let monitor = settings_from_text(
+            "p.yaml",
+            "kind: ClusterAdmissionPolicy\nspec: {mode: monitor, settings: {rules: {signedImages: false}}}\n",
+        )
+        .expect("a policy");
+        assert!(monitor.monitor);
+        let err = settings_from_text("p.yaml", "kind: AdmissionPolicy\nspec: {}\n")
+            .expect_err("namespaced");
+        assert!(err.to_string().contains("cluster-wide"), "{err}");
     }
 
     #[test]
     fn yaml_output_says_what_it_leaves_out_and_holds_both_objects() {
+        let source = read_settings(None).expect("settings");
         let generated =
-            cel::admission_policy(&read_settings(None).expect("settings"), Action::Deny)
-                .expect("policy");
+            cel::admission_policy(&source.settings, Action::Deny, &source.scope).expect("policy");
         let yaml = render(&generated, OutputFormat::Yaml).expect("YAML");
         assert!(
             yaml.lines()

@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
-use super::{PodFields, Rule, Violation, containers};
+use super::{PodFields, Rule, Violation, cel_parts, containers};
+
+/// The resources every container must limit.
+const RESOURCES: [&str; 2] = ["cpu", "memory"];
 
 /// Whether a quantity (`<sign><digits>[.<digits>]<suffix>`, as Kubernetes writes them) is zero.
 /// The suffix does not matter for zero (`0Gi`, `0m`, `0e3`); a text that is not a quantity is
@@ -55,7 +58,7 @@ pub fn check_limits(spec: &PodFields, require_requests: bool) -> Vec<Violation> 
         let limits = resources.and_then(|r| r.limits.as_ref());
         let requests = resources.and_then(|r| r.requests.as_ref());
         let mut check = |set: Option<&BTreeMap<String, Quantity>>, what: &str| {
-            for resource in ["cpu", "memory"] {
+            for resource in RESOURCES {
                 let found = set.and_then(|s| s.get(resource));
                 let message = match found {
                     None => format!("no {resource} {what}"),
@@ -80,28 +83,31 @@ pub fn check_limits(spec: &PodFields, require_requests: bool) -> Vec<Violation> 
     violations
 }
 
-/// The same rule in CEL, for the ValidatingAdmissionPolicy: a list of violation messages. The
+/// The same rule in CEL, for the ValidatingAdmissionPolicy: its violation messages. The
 /// apiserver's `quantity()` reads the value, so a zero is zero whatever its suffix (`sign()` is
 /// declared as a function, not a method, in Kubernetes 1.35's library, so `compareTo` it is).
 pub fn cel(require_requests: bool) -> String {
+    let rule = Rule::Limits.name();
     let mut parts = Vec::new();
     let mut wanted = vec![("limit", "limits")];
     if require_requests {
         wanted.push(("request", "requests"));
     }
     for (what, field) in wanted {
-        for resource in ["cpu", "memory"] {
+        for resource in RESOURCES {
             parts.push(format!(
-                "variables.resourceContainers
-  .filter(e, !e.c.?resources.?{field}.?{resource}.hasValue())
-  .map(e, e.label + ': no {resource} {what} [limits]')"
+                "variables.resourceContainers\n  .filter(e, !e.c.?resources.?{field}.?{resource}.hasValue())\n  .map(e, {})",
+                cel_parts::container_says(&cel_parts::text(&format!("no {resource} {what}")), rule)
             ));
             if what == "limit" {
+                let value = format!("e.c.resources.limits.{resource}");
+                let message = format!(
+                    "'no {resource} limit: ' + {} + ' is zero, which the kubelet treats as no limit'",
+                    cel_parts::quoted(&value)
+                );
                 parts.push(format!(
-                    r#"variables.resourceContainers
-  .filter(e, e.c.?resources.?limits.?{resource}.hasValue() && quantity(e.c.resources.limits.{resource}).compareTo(quantity('0')) == 0)
-  .map(e, e.label + ': no {resource} limit: "' + e.c.resources.limits.{resource}
-    + '" is zero, which the kubelet treats as no limit [limits]')"#
+                    "variables.resourceContainers\n  .filter(e, e.c.?resources.?limits.?{resource}.hasValue() && quantity({value}).compareTo(quantity('0')) == 0)\n  .map(e, {})",
+                    cel_parts::container_says(&message, rule)
                 ));
             }
         }

@@ -2,6 +2,7 @@
 //! out. The Kubewarden policy and `kubectl bizra` (its security gate and `lint`) call these same
 //! functions, so the cluster edge and the plugin cannot disagree.
 
+pub mod cel_parts;
 mod limits;
 pub mod pod_security;
 pub mod signed_images;
@@ -413,56 +414,6 @@ pub fn containers(spec: &PodFields) -> Vec<ContainerView<'_>> {
         .collect()
 }
 
-/// The CEL twin of [`containers`] and [`pod_template_pointer`]: the variables every rule's CEL
-/// expression reads, in the order the ValidatingAdmissionPolicy declares them (`kubectl bizra
-/// policy vap`, see [`crate::cel`]). `object` is read through `dyn()` so the apiserver's type
-/// checker, which knows each kind's schema, does not warn about the fields other kinds have.
-/// Each container is an entry `{'label': 'container "name"', 'c': <the container>}`, labelled as
-/// [`Violation`]'s display labels it.
-pub const CEL_VARIABLES: [(&str, &str); 8] = [
-    (
-        "template",
-        "object.kind == 'Pod' ? dyn(object)
-  : object.kind == 'CronJob' ? dyn(object).spec.jobTemplate.spec.template
-  : dyn(object).spec.template",
-    ),
-    ("spec", "variables.template.spec"),
-    (
-        "podSecurityContext",
-        "variables.spec.?securityContext.orValue({})",
-    ),
-    (
-        "annotations",
-        "variables.template.?metadata.?annotations.orValue({})",
-    ),
-    (
-        "windows",
-        "variables.spec.?os.?name.orValue('') == 'windows'",
-    ),
-    (
-        "userNamespace",
-        "variables.spec.?hostUsers.orValue(true) == false",
-    ),
-    (
-        "containers",
-        "variables.spec.?containers.orValue([]).map(c, {'label': dyn('container \"' + c.name + '\"'), 'c': c})
-+ variables.spec.?initContainers.orValue([]).map(c, {'label': dyn('init container \"' + c.name + '\"'), 'c': c})
-+ variables.spec.?ephemeralContainers.orValue([]).map(c, {'label': dyn('ephemeral container \"' + c.name + '\"'), 'c': c})",
-    ),
-    (
-        // Ephemeral containers cannot carry resources: the limits rule skips them.
-        "resourceContainers",
-        "variables.spec.?containers.orValue([]).map(c, {'label': dyn('container \"' + c.name + '\"'), 'c': c})
-+ variables.spec.?initContainers.orValue([]).map(c, {'label': dyn('init container \"' + c.name + '\"'), 'c': c})",
-    ),
-];
-
-/// A CEL list literal of strings: `['a', 'b']`.
-pub(crate) fn cel_list(items: &[&str]) -> String {
-    let quoted: Vec<String> = items.iter().map(|item| format!("'{item}'")).collect();
-    format!("[{}]", quoted.join(", "))
-}
-
 /// Keeps an error in a message readable: its first line, at most 300 characters.
 pub(crate) fn short(message: &str) -> String {
     let line = message.lines().next().unwrap_or("").trim();
@@ -516,6 +467,32 @@ pub fn unchanged_by_update(
     object.pointer(&spec).is_some_and(|s| !s.is_null())
         && old_object.pointer(&spec) == object.pointer(&spec)
         && app_armor(old_object) == app_armor(object)
+}
+
+/// The CEL twin of [`unchanged_by_update`]: the variables `oldTemplate` and `unchanged` the
+/// ValidatingAdmissionPolicy declares after [`cel_parts::VARIABLES`].
+pub fn unchanged_by_update_cel() -> [(&'static str, String); 2] {
+    let old_annotations = "variables.oldTemplate.?metadata.?annotations.orValue({})";
+    [
+        (
+            "oldTemplate",
+            "oldObject == null ? null
+  : oldObject.kind == 'Pod' ? dyn(oldObject)
+  : oldObject.kind == 'CronJob' ? dyn(oldObject).spec.jobTemplate.spec.template
+  : dyn(oldObject).spec.template"
+                .to_owned(),
+        ),
+        (
+            "unchanged",
+            format!(
+                "request.operation == 'UPDATE' && variables.oldTemplate != null
+  && variables.oldTemplate.spec == variables.spec
+  && variables.annotations.all(k, !k.startsWith('{APP_ARMOR_ANNOTATION_PREFIX}')
+    || (k in {old_annotations} && {old_annotations}[k] == variables.annotations[k]))
+  && {old_annotations}.all(k, !k.startsWith('{APP_ARMOR_ANNOTATION_PREFIX}') || k in variables.annotations)"
+            ),
+        ),
+    ]
 }
 
 /// Where the pod spec sits in each kind that carries one (a JSON pointer).

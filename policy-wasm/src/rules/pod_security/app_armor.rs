@@ -3,18 +3,22 @@
 //! annotations `container.apparmor.security.beta.kubernetes.io/<container>` must be empty,
 //! `runtime/default` or `localhost/<profile>`.
 
+use super::super::cel_parts;
 use super::super::{PodFields, Rule, Violation, containers, pod_violation};
 use super::Check;
 
 const RULE: Rule = Rule::PodSecurity(Check::AppArmor);
 pub const ANNOTATION_PREFIX: &str = "container.apparmor.security.beta.kubernetes.io/";
 
+const ALLOWED_TYPES: [&str; 2] = ["RuntimeDefault", "Localhost"];
+const TYPE_MESSAGE_END: &str = "it must be RuntimeDefault or Localhost";
+
 fn allowed_type(profile_type: &str) -> bool {
-    matches!(profile_type, "RuntimeDefault" | "Localhost")
+    ALLOWED_TYPES.contains(&profile_type)
 }
 
 fn type_message(profile_type: &str) -> String {
-    format!("appArmorProfile.type is {profile_type:?}; it must be RuntimeDefault or Localhost")
+    format!("appArmorProfile.type is {profile_type:?}; {TYPE_MESSAGE_END}")
 }
 
 pub fn check(pod: &PodFields) -> Vec<Violation> {
@@ -62,23 +66,41 @@ pub fn check(pod: &PodFields) -> Vec<Violation> {
     violations
 }
 
-/// The same check in CEL, for the ValidatingAdmissionPolicy: a list of violation messages.
+/// The same check in CEL, for the ValidatingAdmissionPolicy: its violation messages.
 pub fn cel() -> String {
-    let prefix_length = ANNOTATION_PREFIX.len();
+    let rule = RULE.name();
+    let allowed = cel_parts::list(&ALLOWED_TYPES);
+    let type_message = |profile: &str| {
+        format!(
+            "'appArmorProfile.type is ' + {} + '; {TYPE_MESSAGE_END}'",
+            cel_parts::quoted(&format!("{profile}.type"))
+        )
+    };
+    let annotation_message = format!(
+        "'the AppArmor annotation for container ' + {} + ' is ' + {} + '; it must be runtime/default or localhost/<profile>'",
+        cel_parts::quoted(&format!("k.substring({})", ANNOTATION_PREFIX.len())),
+        cel_parts::quoted("variables.annotations[k]")
+    );
     format!(
-        r#"(variables.podSecurityContext.?appArmorProfile.?type.orValue('RuntimeDefault') in ['RuntimeDefault', 'Localhost'] ? []
-  : ['pod: appArmorProfile.type is "' + variables.podSecurityContext.appArmorProfile.type
-    + '"; it must be RuntimeDefault or Localhost [appArmorProfile]'])
+        "(variables.podSecurityContext.?appArmorProfile.hasValue()
+    && !(variables.podSecurityContext.appArmorProfile.type in {allowed})
+  ? [{pod}] : [])
 + variables.containers
-  .filter(e, !(e.c.?securityContext.?appArmorProfile.?type.orValue('RuntimeDefault') in ['RuntimeDefault', 'Localhost']))
-  .map(e, e.label + ': appArmorProfile.type is "' + e.c.securityContext.appArmorProfile.type
-    + '"; it must be RuntimeDefault or Localhost [appArmorProfile]')
+  .filter(e, e.c.?securityContext.?appArmorProfile.hasValue()
+    && !(e.c.securityContext.appArmorProfile.type in {allowed}))
+  .map(e, {container})
 + variables.annotations
   .filter(k, k.startsWith('{ANNOTATION_PREFIX}')
     && !(variables.annotations[k] == '' || variables.annotations[k] == 'runtime/default'
       || variables.annotations[k].startsWith('localhost/')))
-  .map(k, 'pod: the AppArmor annotation for container "' + k.substring({prefix_length}) + '" is "'
-    + variables.annotations[k] + '"; it must be runtime/default or localhost/<profile> [appArmorProfile]')"#
+  .map(k, {annotation})",
+        pod = cel_parts::pod_says(
+            &type_message("variables.podSecurityContext.appArmorProfile"),
+            rule
+        ),
+        container =
+            cel_parts::container_says(&type_message("e.c.securityContext.appArmorProfile"), rule),
+        annotation = cel_parts::pod_says(&annotation_message, rule),
     )
 }
 

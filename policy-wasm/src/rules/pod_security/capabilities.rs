@@ -3,6 +3,7 @@
 //! `NET_BIND_SERVICE`; Windows pods pass (1.25+). Names are compared exactly, as Kubernetes
 //! does: `CAP_SYS_ADMIN` and `sys_admin` are not `SYS_ADMIN`, and neither is in a set.
 
+use super::super::cel_parts;
 use super::super::{ContainerView, PodFields, Rule, Violation, containers};
 use super::Check;
 
@@ -22,6 +23,12 @@ const BASELINE_ADDABLE: [&str; 13] = [
     "SETUID",
     "SYS_CHROOT",
 ];
+
+/// What restricted lets a container add.
+const RESTRICTED_ADDABLE: [&str; 1] = ["NET_BIND_SERVICE"];
+const BASELINE_WHICH: &str = "baseline allows adding only the runtime's default capabilities";
+const RESTRICTED_WHICH: &str = "restricted allows adding only NET_BIND_SERVICE";
+const NO_DROP_ALL: &str = "capabilities.drop does not contain ALL";
 
 fn added<'a>(c: &ContainerView<'a>) -> &'a [String] {
     c.security_context
@@ -59,7 +66,7 @@ pub fn check_baseline(pod: &PodFields) -> Vec<Violation> {
                 c,
                 Rule::PodSecurity(Check::CapabilitiesBaseline),
                 &BASELINE_ADDABLE,
-                "baseline allows adding only the runtime's default capabilities",
+                BASELINE_WHICH,
             )
         })
         .collect()
@@ -82,42 +89,54 @@ pub fn check_restricted(pod: &PodFields) -> Vec<Violation> {
                 rule,
                 "securityContext.capabilities.drop",
                 None,
-                "capabilities.drop does not contain ALL",
+                NO_DROP_ALL,
             ));
         }
         violations.extend(added_beyond(
             &c,
             rule,
-            &["NET_BIND_SERVICE"],
-            "restricted allows adding only NET_BIND_SERVICE",
+            &RESTRICTED_ADDABLE,
+            RESTRICTED_WHICH,
         ));
     }
     violations
 }
 
-/// Baseline in CEL, for the ValidatingAdmissionPolicy: a list of violation messages, one per
-/// container naming every capability it adds beyond the default set.
+/// The capabilities a container adds beyond `allowed`, each a violation, in CEL.
+fn cel_added_beyond(rule: Rule, allowed: &[&str], which: &str) -> String {
+    let allowed = cel_parts::list(allowed);
+    let message = format!(
+        "'capabilities.add has ' + cap + {}",
+        cel_parts::text(&format!("; {which}"))
+    );
+    cel_parts::per_container(&format!(
+        "e.c.?securityContext.?capabilities.?add.orValue([])\n    .filter(cap, !(cap in {allowed}))\n    .map(cap, {})",
+        cel_parts::container_says(&message, rule.name())
+    ))
+}
+
+/// Baseline in CEL, for the ValidatingAdmissionPolicy: its violation messages.
 pub fn cel_baseline() -> String {
-    let addable = super::super::cel_list(&BASELINE_ADDABLE);
-    format!(
-        r#"variables.containers
-  .filter(e, e.c.?securityContext.?capabilities.?add.orValue([]).exists(cap, !(cap in {addable})))
-  .map(e, e.label + ': capabilities.add has '
-    + e.c.securityContext.capabilities.add.filter(cap, !(cap in {addable})).join(', ')
-    + '; baseline allows adding only the runtime\'s default capabilities [capabilities_baseline]')"#
+    cel_added_beyond(
+        Rule::PodSecurity(Check::CapabilitiesBaseline),
+        &BASELINE_ADDABLE,
+        BASELINE_WHICH,
     )
 }
 
-/// Restricted in CEL, for the ValidatingAdmissionPolicy: a list of violation messages.
-pub const CEL_RESTRICTED: &str = r#"variables.windows ? [] :
+/// Restricted in CEL, for the ValidatingAdmissionPolicy: its violation messages.
+pub fn cel_restricted() -> String {
+    let rule = Rule::PodSecurity(Check::CapabilitiesRestricted);
+    format!(
+        "variables.windows ? [] :
 variables.containers
   .filter(e, !e.c.?securityContext.?capabilities.?drop.orValue([]).exists(cap, cap == 'ALL'))
-  .map(e, e.label + ': capabilities.drop does not contain ALL [capabilities_restricted]')
-+ variables.containers
-  .filter(e, e.c.?securityContext.?capabilities.?add.orValue([]).exists(cap, cap != 'NET_BIND_SERVICE'))
-  .map(e, e.label + ': capabilities.add has '
-    + e.c.securityContext.capabilities.add.filter(cap, cap != 'NET_BIND_SERVICE').join(', ')
-    + '; restricted allows adding only NET_BIND_SERVICE [capabilities_restricted]')"#;
+  .map(e, {drop})
++ {add}",
+        drop = cel_parts::container_says(&cel_parts::text(NO_DROP_ALL), rule.name()),
+        add = cel_added_beyond(rule, &RESTRICTED_ADDABLE, RESTRICTED_WHICH),
+    )
+}
 
 #[cfg(test)]
 mod tests {

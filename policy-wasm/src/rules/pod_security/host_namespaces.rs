@@ -1,35 +1,49 @@
 //! Host Namespaces (baseline): sharing the host's network, PID or IPC namespace is not allowed
 //! (`hostNetwork`, `hostPID`, `hostIPC` false or unset).
 
+use super::super::cel_parts;
 use super::super::{PodFields, Rule, Violation, pod_violation};
 use super::Check;
 
 const RULE: Rule = Rule::PodSecurity(Check::HostNamespaces);
 
+/// Each host namespace field and what it shares.
+const NAMESPACES: [(&str, &str); 3] = [
+    ("hostNetwork", "network"),
+    ("hostPID", "process"),
+    ("hostIPC", "IPC"),
+];
+
 pub fn check(pod: &PodFields) -> Vec<Violation> {
-    [
-        ("hostNetwork", pod.host_network, "network"),
-        ("hostPID", pod.host_pid, "process"),
-        ("hostIPC", pod.host_ipc, "IPC"),
-    ]
-    .into_iter()
-    .filter(|(_, value, _)| *value == Some(true))
-    .map(|(field, _, namespace)| {
-        pod_violation(
-            RULE,
-            format!("spec.{field}"),
-            Some("true".into()),
-            format!("{field} is true; the pod must not share the host's {namespace} namespace"),
-        )
-    })
-    .collect()
+    let values = [pod.host_network, pod.host_pid, pod.host_ipc];
+    NAMESPACES
+        .into_iter()
+        .zip(values)
+        .filter(|(_, value)| *value == Some(true))
+        .map(|((field, namespace), _)| {
+            pod_violation(
+                RULE,
+                format!("spec.{field}"),
+                Some("true".into()),
+                format!("{field} is true; the pod must not share the host's {namespace} namespace"),
+            )
+        })
+        .collect()
 }
 
-/// The same check in CEL, for the ValidatingAdmissionPolicy: a list of violation messages.
-pub const CEL: &str = r#"[['hostNetwork', 'network'], ['hostPID', 'process'], ['hostIPC', 'IPC']]
-  .filter(f, variables.spec[?f[0]].orValue(false) == true)
-  .map(f, 'pod: ' + f[0] + ' is true; the pod must not share the host\'s ' + f[1]
-    + ' namespace [hostNamespaces]')"#;
+/// The same check in CEL, for the ValidatingAdmissionPolicy: its violation messages.
+pub fn cel() -> String {
+    let namespaces: Vec<String> = NAMESPACES
+        .iter()
+        .map(|(field, namespace)| cel_parts::list(&[field, namespace]))
+        .collect();
+    let message = "f[0] + ' is true; the pod must not share the host\\'s ' + f[1] + ' namespace'";
+    format!(
+        "[{}]\n  .filter(f, variables.spec[?f[0]].orValue(false) == true)\n  .map(f, {})",
+        namespaces.join(", "),
+        cel_parts::pod_says(message, RULE.name())
+    )
+}
 
 #[cfg(test)]
 mod tests {

@@ -1,6 +1,7 @@
 //! HostPath Volumes (baseline): no `hostPath` volume. Restricted replaces this check with
 //! [`volume_types`](super::volume_types).
 
+use super::super::cel_parts;
 use super::super::{PodFields, Rule, Violation, pod_violation};
 use super::Check;
 
@@ -24,11 +25,18 @@ pub fn check(pod: &PodFields) -> Vec<Violation> {
         .collect()
 }
 
-/// The same check in CEL, for the ValidatingAdmissionPolicy: a list of violation messages.
-pub const CEL: &str = r#"variables.spec.?volumes.orValue([])
-  .filter(v, has(v.hostPath))
-  .map(v, 'pod: volume "' + v.name + '" mounts the host\'s "' + v.hostPath.path
-    + '" (hostPath); hostPath volumes are not allowed [hostPathVolumes]')"#;
+/// The same check in CEL, for the ValidatingAdmissionPolicy: its violation messages.
+pub fn cel() -> String {
+    let message = format!(
+        "'volume ' + {} + ' mounts the host\\'s ' + {} + ' (hostPath); hostPath volumes are not allowed'",
+        cel_parts::quoted("v.name"),
+        cel_parts::quoted("v.hostPath.path")
+    );
+    format!(
+        "variables.spec.?volumes.orValue([])\n  .filter(v, has(v.hostPath))\n  .map(v, {})",
+        cel_parts::pod_says(&message, Rule::PodSecurity(Check::HostPathVolumes).name())
+    )
+}
 
 #[cfg(test)]
 mod tests {

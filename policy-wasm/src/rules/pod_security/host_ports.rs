@@ -3,6 +3,7 @@
 //! `containerPort` (pkg/apis/core/v1 `defaultHostNetworkPorts`), so such ports are host ports
 //! too, and Pod Security Admission, which sees the defaulted Pod, refuses them.
 
+use super::super::cel_parts;
 use super::super::{PodFields, Rule, Violation, containers};
 use super::Check;
 
@@ -15,14 +16,14 @@ pub fn check(pod: &PodFields) -> Vec<Violation> {
             let (value, message) = if set != 0 {
                 (
                     set,
-                    format!("ports[{i}].hostPort is {set}; host ports are not allowed"),
+                    format!("hostPort is {set}; host ports are not allowed"),
                 )
             } else if host_network && port.container_port != 0 {
                 let p = port.container_port;
                 (
                     p,
                     format!(
-                        "ports[{i}] (containerPort {p}) is a host port: with hostNetwork the apiserver sets hostPort to {p}"
+                        "containerPort {p} is a host port: with hostNetwork the apiserver sets hostPort to {p}"
                     ),
                 )
             } else {
@@ -39,20 +40,17 @@ pub fn check(pod: &PodFields) -> Vec<Violation> {
     violations
 }
 
-/// The same check in CEL, for the ValidatingAdmissionPolicy: a list of violation messages, one
-/// per container naming its host ports.
+/// The same check in CEL, for the ValidatingAdmissionPolicy: its violation messages.
 pub fn cel() -> String {
     let host_port = "p.?hostPort.orValue(0) != 0 \
         || (variables.spec.?hostNetwork.orValue(false) == true && p.containerPort != 0)";
-    format!(
-        r#"variables.containers
-  .filter(e, e.c.?ports.orValue([]).exists(p, {host_port}))
-  .map(e, e.label + ': ports bound on the host: '
-    + e.c.ports.filter(p, {host_port})
-        .map(p, string(p.?hostPort.orValue(0) != 0 ? p.hostPort : p.containerPort)).join(', ')
-    + (variables.spec.?hostNetwork.orValue(false) == true ? ' (with hostNetwork every port is)' : '')
-    + '; host ports are not allowed [hostPorts]')"#
-    )
+    let message = "(p.?hostPort.orValue(0) != 0
+        ? 'hostPort is ' + string(p.hostPort) + '; host ports are not allowed'
+        : 'containerPort ' + string(p.containerPort) + ' is a host port: with hostNetwork the apiserver sets hostPort to ' + string(p.containerPort))";
+    cel_parts::per_container(&format!(
+        "e.c.?ports.orValue([])\n    .filter(p, {host_port})\n    .map(p, {})",
+        cel_parts::container_says(message, Rule::PodSecurity(Check::HostPorts).name())
+    ))
 }
 
 #[cfg(test)]
@@ -74,9 +72,7 @@ mod tests {
         });
         assert_eq!(
             found_ports,
-            [
-                "spec.containers[0].ports[2].hostPort=80: ports[2].hostPort is 80; host ports are not allowed"
-            ]
+            ["spec.containers[0].ports[2].hostPort=80: hostPort is 80; host ports are not allowed"]
         );
         let host_network = found(Check::HostPorts, |v| {
             v["spec"]["hostNetwork"] = json!(true);
@@ -85,7 +81,7 @@ mod tests {
         assert_eq!(
             host_network,
             [
-                "spec.containers[0].ports[0].hostPort=8080: ports[0] (containerPort 8080) is a host port: with hostNetwork the apiserver sets hostPort to 8080"
+                "spec.containers[0].ports[0].hostPort=8080: containerPort 8080 is a host port: with hostNetwork the apiserver sets hostPort to 8080"
             ]
         );
     }

@@ -4,8 +4,13 @@
 
 use k8s_openapi::api::core::v1::{HTTPGetAction, TCPSocketAction};
 
+use super::super::cel_parts;
 use super::super::{ContainerView, PodFields, Rule, Violation, containers};
 use super::Check;
+
+/// The handler actions that can name a host.
+const ACTIONS: [&str; 2] = ["httpGet", "tcpSocket"];
+const MESSAGE_END: &str = "probes and lifecycle handlers must not set a host";
 
 fn hosts(
     c: &ContainerView<'_>,
@@ -15,10 +20,10 @@ fn hosts(
     violations: &mut Vec<Violation>,
 ) {
     let named = [
-        ("httpGet", http.and_then(|h| h.host.as_deref())),
-        ("tcpSocket", tcp.and_then(|t| t.host.as_deref())),
+        http.and_then(|h| h.host.as_deref()),
+        tcp.and_then(|t| t.host.as_deref()),
     ];
-    for (action, host) in named {
+    for (action, host) in ACTIONS.into_iter().zip(named) {
         let Some(host) = host.filter(|h| !h.is_empty()) else {
             continue;
         };
@@ -26,9 +31,7 @@ fn hosts(
             Rule::PodSecurity(Check::HostProbesAndLifecycle),
             &format!("{at}.{action}.host"),
             Some(host.to_owned()),
-            format!(
-                "{at}.{action}.host is {host:?}; probes and lifecycle handlers must not set a host"
-            ),
+            format!("{at}.{action}.host is {host:?}; {MESSAGE_END}"),
         ));
     }
 }
@@ -77,29 +80,31 @@ pub fn check(pod: &PodFields) -> Vec<Violation> {
     violations
 }
 
-/// The same check in CEL, for the ValidatingAdmissionPolicy: a list of violation messages, one
-/// per container naming the hosts its probes and handlers set.
+/// The same check in CEL, for the ValidatingAdmissionPolicy: its violation messages, one
+/// expression per handler and action as above.
 pub fn cel() -> String {
-    let mut hosts = Vec::new();
-    for at in [
-        "livenessProbe",
-        "readinessProbe",
-        "startupProbe",
-        "lifecycle.?postStart",
-        "lifecycle.?preStop",
+    let rule = Rule::PodSecurity(Check::HostProbesAndLifecycle).name();
+    let mut parts = Vec::new();
+    for (at, path) in [
+        ("livenessProbe", "e.c.?livenessProbe"),
+        ("readinessProbe", "e.c.?readinessProbe"),
+        ("startupProbe", "e.c.?startupProbe"),
+        ("lifecycle.postStart", "e.c.?lifecycle.?postStart"),
+        ("lifecycle.preStop", "e.c.?lifecycle.?preStop"),
     ] {
-        for action in ["httpGet", "tcpSocket"] {
-            hosts.push(format!("e.c.?{at}.?{action}.?host.orValue('')"));
+        for action in ACTIONS {
+            let host = format!("{path}.?{action}.?host.orValue('')");
+            let message = format!(
+                "'{at}.{action}.host is ' + {} + '; {MESSAGE_END}'",
+                cel_parts::quoted(&host)
+            );
+            parts.push(format!(
+                "variables.containers\n  .filter(e, {host} != '')\n  .map(e, {})",
+                cel_parts::container_says(&message, rule)
+            ));
         }
     }
-    let hosts = format!("[{}]", hosts.join(",\n    "));
-    format!(
-        r#"variables.containers
-  .filter(e, {hosts}.exists(h, h != ''))
-  .map(e, e.label + ': probes and lifecycle handlers must not set a host (they set '
-    + {hosts}.filter(h, h != '').map(h, '"' + h + '"').join(', ')
-    + ') [hostProbesAndHostLifecycle]')"#
-    )
+    parts.join("\n+ ")
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! HostProcess (baseline): Windows HostProcess containers run with the host's privileges, so
 //! `securityContext.windowsOptions.hostProcess` must not be true on the pod or any container.
 
+use super::super::cel_parts;
 use super::super::{PodFields, Rule, Violation, containers, pod_violation};
 use super::Check;
 
@@ -37,14 +38,16 @@ pub fn check(pod: &PodFields) -> Vec<Violation> {
     violations
 }
 
-/// The same check in CEL, for the ValidatingAdmissionPolicy: a list of violation messages.
+/// The same check in CEL, for the ValidatingAdmissionPolicy: its violation messages.
 pub fn cel() -> String {
+    let (rule, message) = (RULE.name(), cel_parts::text(MESSAGE));
     format!(
-        "(variables.podSecurityContext.?windowsOptions.?hostProcess.orValue(false) == true
-  ? ['pod: {MESSAGE} [windowsHostProcess]'] : [])
+        "(variables.podSecurityContext.?windowsOptions.?hostProcess.orValue(false) == true ? [{pod}] : [])
 + variables.containers
-    .filter(e, e.c.?securityContext.?windowsOptions.?hostProcess.orValue(false) == true)
-    .map(e, e.label + ': {MESSAGE} [windowsHostProcess]')"
+  .filter(e, e.c.?securityContext.?windowsOptions.?hostProcess.orValue(false) == true)
+  .map(e, {container})",
+        pod = cel_parts::pod_says(&message, rule),
+        container = cel_parts::container_says(&message, rule),
     )
 }
 

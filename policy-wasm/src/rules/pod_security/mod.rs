@@ -238,16 +238,16 @@ impl Check {
 
 impl Check {
     /// The check in CEL, for the ValidatingAdmissionPolicy (`kubectl bizra policy vap`): an
-    /// expression over the variables of [`super::CEL_VARIABLES`] giving the list of violation
-    /// messages, each `pod: ...` or `container "name": ...` ending with ` [<check id>]`, as
-    /// [`Violation`] displays one. It is written beside the check's Rust function, in its file.
+    /// expression over the variables of [`super::cel_parts::VARIABLES`] giving one message per
+    /// violation, written as [`Violation`] displays it (`container "app": ... [runAsUser]`). It
+    /// is written beside the check's Rust function, in its file.
     pub fn cel(self) -> String {
         match self {
             Check::HostProcess => host_process::cel(),
-            Check::HostNamespaces => host_namespaces::CEL.into(),
-            Check::Privileged => privileged::CEL.into(),
+            Check::HostNamespaces => host_namespaces::cel(),
+            Check::Privileged => privileged::cel(),
             Check::CapabilitiesBaseline => capabilities::cel_baseline(),
-            Check::HostPathVolumes => host_path_volumes::CEL.into(),
+            Check::HostPathVolumes => host_path_volumes::cel(),
             Check::HostPorts => host_ports::cel(),
             Check::HostProbesAndLifecycle => host_probes::cel(),
             Check::AppArmor => app_armor::cel(),
@@ -256,11 +256,11 @@ impl Check {
             Check::SeccompBaseline => seccomp::cel_baseline(),
             Check::Sysctls => sysctls::cel(),
             Check::VolumeTypes => volume_types::cel(),
-            Check::PrivilegeEscalation => privilege_escalation::CEL.into(),
-            Check::RunningAsNonRoot => running_as_non_root::CEL.into(),
-            Check::RunningAsNonRootUser => running_as_non_root_user::CEL.into(),
+            Check::PrivilegeEscalation => privilege_escalation::cel(),
+            Check::RunningAsNonRoot => running_as_non_root::cel(),
+            Check::RunningAsNonRootUser => running_as_non_root_user::cel(),
             Check::SeccompRestricted => seccomp::cel_restricted(),
-            Check::CapabilitiesRestricted => capabilities::CEL_RESTRICTED.into(),
+            Check::CapabilitiesRestricted => capabilities::cel_restricted(),
             Check::ProcMountRestricted => proc_mount::cel_restricted(),
         }
     }

@@ -2,8 +2,12 @@
 //! `securityContext.allowPrivilegeEscalation: false` explicitly (the default lets set-user-ID
 //! binaries gain privileges); Windows pods pass (1.25+).
 
+use super::super::cel_parts;
 use super::super::{PodFields, Rule, Violation, containers};
 use super::Check;
+
+const SET_TRUE: &str = "allowPrivilegeEscalation is true; it must be false";
+const NOT_SET: &str = "allowPrivilegeEscalation is not set; it must be false";
 
 pub fn check(pod: &PodFields) -> Vec<Violation> {
     if super::is_windows(pod) {
@@ -17,14 +21,8 @@ pub fn check(pod: &PodFields) -> Vec<Violation> {
                 .and_then(|sc| sc.allow_privilege_escalation)
             {
                 Some(false) => return None,
-                Some(true) => (
-                    Some("true".to_owned()),
-                    "allowPrivilegeEscalation is true; it must be false",
-                ),
-                None => (
-                    None,
-                    "allowPrivilegeEscalation is not set; it must be false",
-                ),
+                Some(true) => (Some("true".to_owned()), SET_TRUE),
+                None => (None, NOT_SET),
             };
             Some(c.violation(
                 Rule::PodSecurity(Check::PrivilegeEscalation),
@@ -36,13 +34,24 @@ pub fn check(pod: &PodFields) -> Vec<Violation> {
         .collect()
 }
 
-/// The same check in CEL, for the ValidatingAdmissionPolicy: a list of violation messages.
-pub const CEL: &str = r#"variables.windows ? [] :
+/// The same check in CEL, for the ValidatingAdmissionPolicy: its violation messages.
+pub fn cel() -> String {
+    let message = format!(
+        "(e.c.?securityContext.?allowPrivilegeEscalation.hasValue() ? {} : {})",
+        cel_parts::text(SET_TRUE),
+        cel_parts::text(NOT_SET)
+    );
+    format!(
+        "variables.windows ? [] :
 variables.containers
   .filter(e, e.c.?securityContext.?allowPrivilegeEscalation.orValue(true) != false)
-  .map(e, e.label + (e.c.?securityContext.?allowPrivilegeEscalation.hasValue()
-    ? ': allowPrivilegeEscalation is true; it must be false'
-    : ': allowPrivilegeEscalation is not set; it must be false') + ' [allowPrivilegeEscalation]')"#;
+  .map(e, {})",
+        cel_parts::container_says(
+            &message,
+            Rule::PodSecurity(Check::PrivilegeEscalation).name()
+        )
+    )
+}
 
 #[cfg(test)]
 mod tests {

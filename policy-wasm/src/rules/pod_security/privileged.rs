@@ -1,7 +1,11 @@
 //! Privileged Containers (baseline): `securityContext.privileged` must not be true.
 
+use super::super::cel_parts;
 use super::super::{PodFields, Rule, Violation, containers};
 use super::Check;
+
+const RULE: Rule = Rule::PodSecurity(Check::Privileged);
+const MESSAGE: &str = "securityContext.privileged is true; privileged containers are not allowed";
 
 pub fn check(pod: &PodFields) -> Vec<Violation> {
     containers(pod)
@@ -9,19 +13,22 @@ pub fn check(pod: &PodFields) -> Vec<Violation> {
         .filter(|c| c.security_context.and_then(|sc| sc.privileged) == Some(true))
         .map(|c| {
             c.violation(
-                Rule::PodSecurity(Check::Privileged),
+                RULE,
                 "securityContext.privileged",
                 Some("true".into()),
-                "securityContext.privileged is true; privileged containers are not allowed",
+                MESSAGE,
             )
         })
         .collect()
 }
 
-/// The same check in CEL, for the ValidatingAdmissionPolicy: a list of violation messages.
-pub const CEL: &str = r#"variables.containers
-  .filter(e, e.c.?securityContext.?privileged.orValue(false) == true)
-  .map(e, e.label + ': securityContext.privileged is true; privileged containers are not allowed [privileged]')"#;
+/// The same check in CEL, for the ValidatingAdmissionPolicy: its violation messages.
+pub fn cel() -> String {
+    format!(
+        "variables.containers\n  .filter(e, e.c.?securityContext.?privileged.orValue(false) == true)\n  .map(e, {})",
+        cel_parts::container_says(&cel_parts::text(MESSAGE), RULE.name())
+    )
+}
 
 #[cfg(test)]
 mod tests {

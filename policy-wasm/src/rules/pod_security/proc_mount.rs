@@ -2,6 +2,7 @@
 //! Baseline (1.35+) lets a pod in a user namespace (`hostUsers: false`) unmask it, its root
 //! being unprivileged on the host; restricted (1.35+) does not.
 
+use super::super::cel_parts;
 use super::super::{PodFields, Rule, Violation, containers};
 use super::Check;
 
@@ -33,25 +34,27 @@ pub fn check_restricted(pod: &PodFields) -> Vec<Violation> {
     unmasked(pod, Rule::PodSecurity(Check::ProcMountRestricted))
 }
 
-/// Both checks in CEL, for the ValidatingAdmissionPolicy: a list of violation messages.
-fn cel_unmasked(id: &str) -> String {
+/// Both checks in CEL, for the ValidatingAdmissionPolicy: their violation messages.
+fn cel_unmasked(rule: Rule) -> String {
+    let message = format!(
+        "'securityContext.procMount is ' + {} + '; it must be Default or unset'",
+        cel_parts::quoted("e.c.securityContext.procMount")
+    );
     format!(
-        r#"variables.containers
-  .filter(e, e.c.?securityContext.?procMount.orValue('Default') != 'Default')
-  .map(e, e.label + ': securityContext.procMount is "' + e.c.securityContext.procMount
-    + '"; it must be Default or unset [{id}]')"#
+        "variables.containers\n  .filter(e, e.c.?securityContext.?procMount.orValue('Default') != 'Default')\n  .map(e, {})",
+        cel_parts::container_says(&message, rule.name())
     )
 }
 
 pub fn cel_baseline() -> String {
     format!(
         "variables.userNamespace ? [] : {}",
-        cel_unmasked(Check::ProcMountBaseline.id())
+        cel_unmasked(Rule::PodSecurity(Check::ProcMountBaseline))
     )
 }
 
 pub fn cel_restricted() -> String {
-    cel_unmasked(Check::ProcMountRestricted.id())
+    cel_unmasked(Rule::PodSecurity(Check::ProcMountRestricted))
 }
 
 #[cfg(test)]

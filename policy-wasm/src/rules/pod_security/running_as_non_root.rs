@@ -2,10 +2,14 @@
 //! inherited from the pod, and `false` nowhere (a pod-level `false` fails even when every
 //! container overrides it). Since 1.35 a pod in a user namespace (`hostUsers: false`) passes.
 
+use super::super::cel_parts;
 use super::super::{PodFields, Rule, Violation, containers, pod_violation};
 use super::Check;
 
 const RULE: Rule = Rule::PodSecurity(Check::RunningAsNonRoot);
+const POD_FALSE: &str = "runAsNonRoot is false on the pod; it must be true";
+const CONTAINER_FALSE: &str = "runAsNonRoot is false; it must be true";
+const UNSET: &str = "runAsNonRoot is not set on the container or the pod; it must be true";
 
 pub fn check(pod: &PodFields) -> Vec<Violation> {
     if super::in_user_namespace(pod) {
@@ -18,7 +22,7 @@ pub fn check(pod: &PodFields) -> Vec<Violation> {
             RULE,
             "spec.securityContext.runAsNonRoot",
             Some("false".into()),
-            "runAsNonRoot is false on the pod; it must be true",
+            POD_FALSE,
         ));
     }
     for c in containers(pod) {
@@ -28,32 +32,34 @@ pub fn check(pod: &PodFields) -> Vec<Violation> {
                 RULE,
                 "securityContext.runAsNonRoot",
                 Some("false".into()),
-                "runAsNonRoot is false; it must be true",
+                CONTAINER_FALSE,
             )),
             None if pod_value == Some(true) => {}
             // Inheriting the pod's false is reported once, on the pod.
             None if pod_value == Some(false) => {}
-            None => violations.push(c.violation(
-                RULE,
-                "securityContext.runAsNonRoot",
-                None,
-                "runAsNonRoot is not set on the container or the pod; it must be true",
-            )),
+            None => violations.push(c.violation(RULE, "securityContext.runAsNonRoot", None, UNSET)),
         }
     }
     violations
 }
 
-/// The same check in CEL, for the ValidatingAdmissionPolicy: a list of violation messages.
-pub const CEL: &str = r#"variables.userNamespace ? [] :
-(variables.podSecurityContext.?runAsNonRoot.orValue(true) == false
-  ? ['pod: runAsNonRoot is false on the pod; it must be true [runAsNonRoot]'] : [])
+/// The same check in CEL, for the ValidatingAdmissionPolicy: its violation messages.
+pub fn cel() -> String {
+    let rule = RULE.name();
+    format!(
+        "variables.userNamespace ? [] :
+(variables.podSecurityContext.?runAsNonRoot.orValue(true) == false ? [{pod_false}] : [])
 + variables.containers
   .filter(e, e.c.?securityContext.?runAsNonRoot.orValue(true) == false)
-  .map(e, e.label + ': runAsNonRoot is false; it must be true [runAsNonRoot]')
+  .map(e, {container_false})
 + (variables.podSecurityContext.?runAsNonRoot.hasValue() ? [] : variables.containers
   .filter(e, !e.c.?securityContext.?runAsNonRoot.hasValue())
-  .map(e, e.label + ': runAsNonRoot is not set on the container or the pod; it must be true [runAsNonRoot]'))"#;
+  .map(e, {unset}))",
+        pod_false = cel_parts::pod_says(&cel_parts::text(POD_FALSE), rule),
+        container_false = cel_parts::container_says(&cel_parts::text(CONTAINER_FALSE), rule),
+        unset = cel_parts::container_says(&cel_parts::text(UNSET), rule),
+    )
+}
 
 #[cfg(test)]
 mod tests {

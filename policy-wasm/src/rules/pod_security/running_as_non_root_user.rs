@@ -2,10 +2,13 @@
 //! container (a pod-level 0 fails even when every container overrides it). Since 1.35 a pod in
 //! a user namespace (`hostUsers: false`) passes.
 
+use super::super::cel_parts;
 use super::super::{PodFields, Rule, Violation, containers, pod_violation};
 use super::Check;
 
 const RULE: Rule = Rule::PodSecurity(Check::RunningAsNonRootUser);
+const POD_ROOT: &str = "runAsUser is 0 (root) on the pod";
+const CONTAINER_ROOT: &str = "runAsUser is 0 (root)";
 
 pub fn check(pod: &PodFields) -> Vec<Violation> {
     if super::in_user_namespace(pod) {
@@ -17,7 +20,7 @@ pub fn check(pod: &PodFields) -> Vec<Violation> {
             RULE,
             "spec.securityContext.runAsUser",
             Some("0".into()),
-            "runAsUser is 0 (root) on the pod",
+            POD_ROOT,
         ));
     }
     for c in containers(pod) {
@@ -26,19 +29,26 @@ pub fn check(pod: &PodFields) -> Vec<Violation> {
                 RULE,
                 "securityContext.runAsUser",
                 Some("0".into()),
-                "runAsUser is 0 (root)",
+                CONTAINER_ROOT,
             ));
         }
     }
     violations
 }
 
-/// The same check in CEL, for the ValidatingAdmissionPolicy: a list of violation messages.
-pub const CEL: &str = r#"variables.userNamespace ? [] :
-(variables.podSecurityContext.?runAsUser.orValue(1) == 0 ? ['pod: runAsUser is 0 (root) on the pod [runAsUser]'] : [])
+/// The same check in CEL, for the ValidatingAdmissionPolicy: its violation messages.
+pub fn cel() -> String {
+    let rule = RULE.name();
+    format!(
+        "variables.userNamespace ? [] :
+(variables.podSecurityContext.?runAsUser.orValue(1) == 0 ? [{pod}] : [])
 + variables.containers
   .filter(e, e.c.?securityContext.?runAsUser.orValue(1) == 0)
-  .map(e, e.label + ': runAsUser is 0 (root) [runAsUser]')"#;
+  .map(e, {container})",
+        pod = cel_parts::pod_says(&cel_parts::text(POD_ROOT), rule),
+        container = cel_parts::container_says(&cel_parts::text(CONTAINER_ROOT), rule),
+    )
+}
 
 #[cfg(test)]
 mod tests {

@@ -4,6 +4,7 @@
 
 use k8s_openapi::api::core::v1::SELinuxOptions;
 
+use super::super::cel_parts;
 use super::super::{PodFields, Rule, Violation, containers, pod_violation};
 use super::Check;
 
@@ -16,6 +17,9 @@ const ALLOWED_TYPES: [&str; 5] = [
     "container_engine_t",
 ];
 
+const TYPE_MESSAGE_END: &str =
+    "allowed are container_t, container_init_t, container_kvm_t and container_engine_t";
+
 /// Each forbidden part of one `seLinuxOptions`: (its field, the value, the message).
 fn forbidden(options: &SELinuxOptions) -> Vec<(&'static str, String, String)> {
     let mut found = Vec::new();
@@ -24,9 +28,7 @@ fn forbidden(options: &SELinuxOptions) -> Vec<(&'static str, String, String)> {
         found.push((
             "type",
             selinux_type.to_owned(),
-            format!(
-                "seLinuxOptions.type is {selinux_type:?}; allowed are container_t, container_init_t, container_kvm_t and container_engine_t"
-            ),
+            format!("seLinuxOptions.type is {selinux_type:?}; {TYPE_MESSAGE_END}"),
         ));
     }
     for (part, value) in [("user", &options.user), ("role", &options.role)] {
@@ -71,36 +73,51 @@ pub fn check(pod: &PodFields) -> Vec<Violation> {
     violations
 }
 
-/// The same check in CEL, for the ValidatingAdmissionPolicy: a list of violation messages, one
-/// per pod or container naming the parts it must not set.
+/// The same check in CEL, for the ValidatingAdmissionPolicy: its violation messages, one per
+/// forbidden part of the pod's or a container's options.
 pub fn cel() -> String {
-    let types = super::super::cel_list(&ALLOWED_TYPES);
-    let forbidden = |o: &str| {
-        format!(
-            r#"(({o}.?type.orValue('') in {types}) ? [] : ['type "' + {o}.type + '"'])
-      + ({o}.?user.orValue('') == '' ? [] : ['user "' + {o}.user + '"'])
-      + ({o}.?role.orValue('') == '' ? [] : ['role "' + {o}.role + '"'])"#
-        )
-    };
-    let is_forbidden = |o: &str| {
-        format!(
-            "!({o}.?type.orValue('') in {types}) || {o}.?user.orValue('') != '' || {o}.?role.orValue('') != ''"
-        )
-    };
-    let message = "'; only a container type (container_t, container_init_t, container_kvm_t, container_engine_t) and a level may be set [seLinuxOptions]'";
-    let pod = "variables.podSecurityContext.seLinuxOptions";
-    let container = "e.c.securityContext.seLinuxOptions";
-    format!(
-        r#"(variables.podSecurityContext.?seLinuxOptions.hasValue() && ({pod_forbidden})
-  ? ['pod: seLinuxOptions sets ' + ({pod_parts}).join(', ') + {message}] : [])
-+ variables.containers
-  .filter(e, e.c.?securityContext.?seLinuxOptions.hasValue() && ({container_forbidden}))
-  .map(e, e.label + ': seLinuxOptions sets ' + ({container_parts}).join(', ') + {message})"#,
-        pod_forbidden = is_forbidden(pod),
-        pod_parts = forbidden(pod),
-        container_forbidden = is_forbidden(container),
-        container_parts = forbidden(container),
-    )
+    let rule = RULE.name();
+    let types = cel_parts::list(&ALLOWED_TYPES);
+    let mut parts = Vec::new();
+    for (has, options, says) in [
+        (
+            "variables.podSecurityContext.?seLinuxOptions",
+            "variables.podSecurityContext.seLinuxOptions",
+            cel_parts::pod_says as fn(&str, &str) -> String,
+        ),
+        (
+            "e.c.?securityContext.?seLinuxOptions",
+            "e.c.securityContext.seLinuxOptions",
+            cel_parts::container_says,
+        ),
+    ] {
+        let type_message = format!(
+            "'seLinuxOptions.type is ' + {} + '; {TYPE_MESSAGE_END}'",
+            cel_parts::quoted(&format!("{options}.?type.orValue('')"))
+        );
+        let mut conditions = vec![(
+            format!("!({has}.?type.orValue('') in {types})"),
+            type_message,
+        )];
+        for part in ["user", "role"] {
+            conditions.push((
+                format!("{has}.?{part}.orValue('') != ''"),
+                format!(
+                    "'seLinuxOptions.{part} is ' + {} + '; it may not be set'",
+                    cel_parts::quoted(&format!("{options}.{part}"))
+                ),
+            ));
+        }
+        for (condition, message) in conditions {
+            let said = says(&message, rule);
+            parts.push(if options.starts_with("e.") {
+                format!("variables.containers\n  .filter(e, {condition})\n  .map(e, {said})")
+            } else {
+                format!("({condition} ? [{said}] : [])")
+            });
+        }
+    }
+    parts.join("\n+ ")
 }
 
 #[cfg(test)]

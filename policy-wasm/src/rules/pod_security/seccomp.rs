@@ -2,15 +2,21 @@
 //! `RuntimeDefault` or `Localhost` (the alpha annotations no longer count). Restricted: besides,
 //! every container sets one or inherits a valid one from the pod; Windows pods pass (1.25+).
 
+use super::super::cel_parts;
 use super::super::{PodFields, Rule, Violation, containers, pod_violation};
 use super::Check;
 
+const ALLOWED: [&str; 2] = ["RuntimeDefault", "Localhost"];
+const TYPE_MESSAGE_END: &str = "it must be RuntimeDefault or Localhost";
+const NOT_SET_MESSAGE: &str =
+    "seccompProfile is not set on the container or the pod; it must be RuntimeDefault or Localhost";
+
 fn allowed(profile_type: &str) -> bool {
-    matches!(profile_type, "RuntimeDefault" | "Localhost")
+    ALLOWED.contains(&profile_type)
 }
 
 fn type_message(profile_type: &str) -> String {
-    format!("seccompProfile.type is {profile_type:?}; it must be RuntimeDefault or Localhost")
+    format!("seccompProfile.type is {profile_type:?}; {TYPE_MESSAGE_END}")
 }
 
 /// The explicitly set profiles that are not allowed.
@@ -65,7 +71,7 @@ pub fn check_restricted(pod: &PodFields) -> Vec<Violation> {
                     rule,
                     "securityContext.seccompProfile",
                     None,
-                    "seccompProfile is not set on the container or the pod; it must be RuntimeDefault or Localhost",
+                    NOT_SET_MESSAGE,
                 ));
             }
         }
@@ -74,33 +80,47 @@ pub fn check_restricted(pod: &PodFields) -> Vec<Violation> {
 }
 
 /// The explicitly set profiles that are not allowed, in CEL.
-fn cel_forbidden_types(id: &str) -> String {
+fn cel_forbidden_types(rule: Rule) -> String {
+    let allowed = cel_parts::list(&ALLOWED);
+    let message = |profile: &str| {
+        format!(
+            "'seccompProfile.type is ' + {} + '; {TYPE_MESSAGE_END}'",
+            cel_parts::quoted(&format!("{profile}.type"))
+        )
+    };
     format!(
-        r#"(variables.podSecurityContext.?seccompProfile.?type.orValue('RuntimeDefault') in ['RuntimeDefault', 'Localhost'] ? []
-  : ['pod: seccompProfile.type is "' + variables.podSecurityContext.seccompProfile.type
-    + '"; it must be RuntimeDefault or Localhost [{id}]'])
+        "(variables.podSecurityContext.?seccompProfile.hasValue()
+    && !(variables.podSecurityContext.seccompProfile.type in {allowed})
+  ? [{pod}] : [])
 + variables.containers
-  .filter(e, !(e.c.?securityContext.?seccompProfile.?type.orValue('RuntimeDefault') in ['RuntimeDefault', 'Localhost']))
-  .map(e, e.label + ': seccompProfile.type is "' + e.c.securityContext.seccompProfile.type
-    + '"; it must be RuntimeDefault or Localhost [{id}]')"#
+  .filter(e, e.c.?securityContext.?seccompProfile.hasValue()
+    && !(e.c.securityContext.seccompProfile.type in {allowed}))
+  .map(e, {container})",
+        pod = cel_parts::pod_says(
+            &message("variables.podSecurityContext.seccompProfile"),
+            rule.name()
+        ),
+        container =
+            cel_parts::container_says(&message("e.c.securityContext.seccompProfile"), rule.name()),
     )
 }
 
-/// Baseline in CEL, for the ValidatingAdmissionPolicy: a list of violation messages.
+/// Baseline in CEL, for the ValidatingAdmissionPolicy: its violation messages.
 pub fn cel_baseline() -> String {
-    cel_forbidden_types(Check::SeccompBaseline.id())
+    cel_forbidden_types(Rule::PodSecurity(Check::SeccompBaseline))
 }
 
-/// Restricted in CEL, for the ValidatingAdmissionPolicy: a list of violation messages.
+/// Restricted in CEL, for the ValidatingAdmissionPolicy: its violation messages.
 pub fn cel_restricted() -> String {
-    let id = Check::SeccompRestricted.id();
+    let rule = Rule::PodSecurity(Check::SeccompRestricted);
     format!(
-        r#"variables.windows ? [] :
+        "variables.windows ? [] :
 {forbidden}
 + (variables.podSecurityContext.?seccompProfile.hasValue() ? [] : variables.containers
   .filter(e, !e.c.?securityContext.?seccompProfile.hasValue())
-  .map(e, e.label + ': seccompProfile is not set on the container or the pod; it must be RuntimeDefault or Localhost [{id}]'))"#,
-        forbidden = cel_forbidden_types(id)
+  .map(e, {unset}))",
+        forbidden = cel_forbidden_types(rule),
+        unset = cel_parts::container_says(&cel_parts::text(NOT_SET_MESSAGE), rule.name()),
     )
 }
 

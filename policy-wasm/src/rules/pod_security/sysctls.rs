@@ -3,6 +3,7 @@
 //! `net.ipv4.ip_local_reserved_ports` (1.27), four TCP keepalive and fin timeouts (1.29), and
 //! `net.ipv4.tcp_rmem`/`tcp_wmem` (1.32).
 
+use super::super::cel_parts;
 use super::super::{PodFields, Rule, Violation, pod_violation};
 use super::Check;
 
@@ -39,13 +40,15 @@ pub fn check(pod: &PodFields) -> Vec<Violation> {
         .collect()
 }
 
-/// The same check in CEL, for the ValidatingAdmissionPolicy: a list of violation messages.
+/// The same check in CEL, for the ValidatingAdmissionPolicy: its violation messages.
 pub fn cel() -> String {
-    let safe = super::super::cel_list(&SAFE);
     format!(
-        r#"variables.podSecurityContext.?sysctls.orValue([])
-  .filter(s, !(s.name in {safe}))
-  .map(s, 'pod: sysctl ' + s.name + ' is not one of the safe sysctls [sysctls]')"#
+        "variables.podSecurityContext.?sysctls.orValue([])\n  .filter(s, !(s.name in {}))\n  .map(s, {})",
+        cel_parts::list(&SAFE),
+        cel_parts::pod_says(
+            "'sysctl ' + s.name + ' is not one of the safe sysctls'",
+            Rule::PodSecurity(Check::Sysctls).name()
+        )
     )
 }
 

@@ -3,6 +3,7 @@
 //! projected and secret. A volume written with no source at all is an emptyDir: the apiserver
 //! defaults it so (pkg/apis/core/v1 `SetDefaults_Volume`) before Pod Security Admission sees it.
 
+use super::super::cel_parts;
 use super::super::{PodFields, Rule, Violation, VolumeFields, pod_violation};
 use super::Check;
 
@@ -43,6 +44,8 @@ const FORBIDDEN: [&str; 21] = [
     "storageos",
 ];
 
+const ALLOWED_MESSAGE: &str = "restricted allows configMap, csi, downwardAPI, emptyDir, ephemeral, image, persistentVolumeClaim, projected and secret";
+
 /// The volume's source when it is one restricted forbids; `None` when it is allowed. A source
 /// this list does not know (one a newer API added) is forbidden as "unknown", as Pod Security
 /// Admission does; a volume with no source at all is an emptyDir (the apiserver defaults it so,
@@ -71,7 +74,7 @@ pub fn check(pod: &PodFields) -> Vec<Violation> {
                 format!("spec.volumes[{i}]"),
                 Some(source.to_owned()),
                 format!(
-                    "volume {:?} is of type {source}; restricted allows configMap, csi, downwardAPI, emptyDir, ephemeral, image, persistentVolumeClaim, projected and secret",
+                    "volume {:?} is of type {source}; {ALLOWED_MESSAGE}",
                     volume.name
                 ),
             ))
@@ -79,16 +82,19 @@ pub fn check(pod: &PodFields) -> Vec<Violation> {
         .collect()
 }
 
-/// The same check in CEL, for the ValidatingAdmissionPolicy: a list of violation messages. A
-/// volume is read as a map: its keys but `name` are its sources (the apiserver lets a volume
-/// have one), and the message names it as written.
+/// The same check in CEL, for the ValidatingAdmissionPolicy: its violation messages. A volume is
+/// read as a map: its keys but `name` are its sources.
 pub fn cel() -> String {
-    let allowed = super::super::cel_list(&ALLOWED);
+    let forbidden = cel_parts::list(&FORBIDDEN);
+    let message = format!(
+        "'volume ' + {} + ' is of type ' + ({forbidden}.exists(s, s in v) ? {forbidden}.filter(s, s in v)[0] : 'unknown') + {}",
+        cel_parts::quoted("v.name"),
+        cel_parts::text(&format!("; {ALLOWED_MESSAGE}"))
+    );
     format!(
-        r#"variables.spec.?volumes.orValue([])
-  .filter(v, v.exists(k, k != 'name') && !v.exists(k, k in {allowed}))
-  .map(v, 'pod: volume "' + v.name + '" is of type ' + v.filter(k, k != 'name')[0]
-    + '; restricted allows configMap, csi, downwardAPI, emptyDir, ephemeral, image, persistentVolumeClaim, projected and secret [restrictedVolumes]')"#
+        "variables.spec.?volumes.orValue([])\n  .filter(v, v.exists(k, k != 'name') && !v.exists(k, k in {}))\n  .map(v, {})",
+        cel_parts::list(&ALLOWED),
+        cel_parts::pod_says(&message, Rule::PodSecurity(Check::VolumeTypes).name())
     )
 }
 

@@ -31,7 +31,7 @@ cargo clippy --workspace --all-targets -- -D warnings
 (cd tests/nodesim && gofmt -l . | tee /dev/stderr | (! read -r) && go vet ./...)
 
 step "node simulator tests"
-(cd tests/nodesim && go test ./...)
+(cd tests/nodesim && go test -race ./...)
 
 step "policy builds for wasm32-wasip1"
 cargo build -p policy-wasm --target wasm32-wasip1 --profile policy

@@ -18,7 +18,7 @@ var (
 // containerEnv resolves a container's environment as the kubelet does when it starts it:
 // envFrom ConfigMaps first, then env (literal values, ConfigMap keys and pod fields). Secrets are
 // left out. Like a real container's, the result does not change when a ConfigMap changes later.
-func (r *registry) containerEnv(ctx context.Context, pod *corev1.Pod, c corev1.Container) []map[string]any {
+func (r *registry) containerEnv(ctx context.Context, pod *corev1.Pod, c corev1.Container) []any {
 	values := map[string]string{}
 	order := []string{}
 	set := func(name, value string) {
@@ -69,7 +69,8 @@ func (r *registry) containerEnv(ctx context.Context, pod *corev1.Pod, c corev1.C
 			}
 		}
 	}
-	envs := make([]map[string]any, 0, len(order))
+	// Unstructured content holds JSON's types only ([]any, not []map[string]any).
+	envs := make([]any, 0, len(order))
 	for _, name := range order {
 		envs = append(envs, map[string]any{"name": name, "value": values[name]})
 	}

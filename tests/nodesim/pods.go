@@ -27,17 +27,36 @@ var (
 	logsGVR = schema.GroupVersionResource{Group: "kwok.x-k8s.io", Version: "v1alpha1", Resource: "logs"}
 )
 
-// simPod is the simulator's view of one pod.
+// simPod is the simulator's view of one pod. The informer's handler writes it while the
+// servers and the heartbeat read it: ip is guarded by the registry's mu, behaviour by
+// metrics.mu, info and log by mu.
 type simPod struct {
 	namespace, name string
 	uid             types.UID
 	ip              string
-	info            nodeInfo
 	behaviour       Behaviour
 	metrics         *podMetrics
-	log             *criLog
-	loggedLine      string
-	floodedMiB      int
+	// Only the informer's handler (one goroutine) touches these two.
+	loggedLine string
+	floodedMiB int
+
+	mu   sync.Mutex
+	info nodeInfo
+	log  *criLog
+}
+
+// nodeInfo returns the version and track the pod reports.
+func (p *simPod) nodeInfo() nodeInfo {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.info
+}
+
+// logger returns the pod's log, nil until it is open.
+func (p *simPod) logger() *criLog {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.log
 }
 
 type registry struct {
@@ -117,7 +136,9 @@ func (r *registry) observe(ctx context.Context, obj any) {
 		p = &simPod{namespace: pod.Namespace, name: pod.Name, uid: pod.UID, metrics: newPodMetrics(time.Now())}
 		r.byUID[pod.UID] = p
 	}
+	p.mu.Lock()
 	p.info = nodeInfo{version: podVersion(pod), track: pod.Labels["track"]}
+	p.mu.Unlock()
 	if p.ip != pod.Status.PodIP {
 		delete(r.byIP, p.ip)
 		p.ip = pod.Status.PodIP
@@ -141,16 +162,17 @@ func (r *registry) observe(ctx context.Context, obj any) {
 		r.startLogging(ctx, p, pod)
 		r.registerExec(ctx, pod)
 	}
-	if p.log != nil && behaviour.LogLine != "" && behaviour.LogLine != p.loggedLine {
+	podLog := p.logger()
+	if podLog != nil && behaviour.LogLine != "" && behaviour.LogLine != p.loggedLine {
 		at := behaviour.LogAt
 		if at.IsZero() {
 			at = time.Now()
 		}
-		p.log.write(at, behaviour.LogLine)
+		podLog.write(at, behaviour.LogLine)
 		p.loggedLine = behaviour.LogLine
 	}
-	if p.log != nil && behaviour.LogFloodMiB > 0 && behaviour.LogFloodMiB != p.floodedMiB {
-		p.log.flood(time.Now(), behaviour.LogFloodMiB)
+	if podLog != nil && behaviour.LogFloodMiB > 0 && behaviour.LogFloodMiB != p.floodedMiB {
+		podLog.flood(time.Now(), behaviour.LogFloodMiB)
 		p.floodedMiB = behaviour.LogFloodMiB
 	}
 	r.reflectStatus(ctx, pod, behaviour)
@@ -171,8 +193,10 @@ func (r *registry) forget(obj any) {
 		}
 	}
 	r.mu.Unlock()
-	if known && p.log != nil {
-		p.log.close(true)
+	if known {
+		if podLog := p.logger(); podLog != nil {
+			podLog.close(true)
+		}
 	}
 }
 
@@ -197,11 +221,13 @@ func (r *registry) startLogging(ctx context.Context, p *simPod, pod *corev1.Pod)
 		log.Printf("cannot open log for %s/%s: %v", pod.Namespace, pod.Name, err)
 		return
 	}
-	p.log = l
 	now := time.Now()
-	l.write(now, fmt.Sprintf("INFO bizra::node: starting bizra-apex version=%s pod=%s", p.info.version, pod.Name))
+	l.write(now, fmt.Sprintf("INFO bizra::node: starting bizra-apex version=%s pod=%s", p.nodeInfo().version, pod.Name))
 	l.write(now, "INFO bizra::metrics: serving Prometheus metrics on 0.0.0.0:9464")
 	l.write(now, "INFO bizra::rpc: listening on 0.0.0.0:9944 (ws 9945, p2p 30333)")
+	p.mu.Lock()
+	p.log = l
+	p.mu.Unlock()
 
 	logs := kwokObjectOf(pod, "Logs", map[string]any{
 		"logs": []any{map[string]any{"logsFile": path, "follow": true}},
@@ -245,16 +271,22 @@ func (r *registry) heartbeatLogs(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-ticker.C:
-			for _, p := range r.snapshot() {
-				if p.log == nil {
-					continue
-				}
-				p.metrics.mu.Lock()
-				height := int64(p.metrics.rounds / 2)
-				p.metrics.mu.Unlock()
-				p.log.write(now, fmt.Sprintf("INFO bizra::consensus: finalized block height=%d", height))
-			}
+			r.heartbeat(now)
 		}
+	}
+}
+
+// heartbeat writes every pod's heartbeat line.
+func (r *registry) heartbeat(now time.Time) {
+	for _, p := range r.snapshot() {
+		podLog := p.logger()
+		if podLog == nil {
+			continue
+		}
+		p.metrics.mu.Lock()
+		height := int64(p.metrics.rounds / 2)
+		p.metrics.mu.Unlock()
+		podLog.write(now, fmt.Sprintf("INFO bizra::consensus: finalized block height=%d", height))
 	}
 }
 

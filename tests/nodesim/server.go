@@ -63,7 +63,7 @@ func (r *registry) metricsHandler() http.Handler {
 			newPodMetrics(time.Now()).write(w, time.Now(), b, nodeInfo{version: "unknown"})
 			return
 		}
-		p.metrics.write(w, time.Now(), b, p.info)
+		p.metrics.write(w, time.Now(), b, p.nodeInfo())
 	})
 }
 
@@ -88,6 +88,21 @@ func (r *registry) rpcHandler() http.Handler {
 	})
 }
 
+// views describes every pod, read under the locks that guard each field.
+func (r *registry) views() []podView {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	views := make([]podView, 0, len(r.byUID))
+	for _, p := range r.byUID {
+		p.metrics.mu.Lock()
+		ready := p.behaviour.Ready && p.behaviour.WaitingReason == ""
+		p.metrics.mu.Unlock()
+		info := p.nodeInfo()
+		views = append(views, podView{p.namespace, p.name, p.ip, info.version, info.track, ready})
+	}
+	return views
+}
+
 type podView struct {
 	Namespace string `json:"namespace"`
 	Name      string `json:"name"`
@@ -103,13 +118,7 @@ func (r *registry) controlHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/pods", func(w http.ResponseWriter, _ *http.Request) {
-		var views []podView
-		for _, p := range r.snapshot() {
-			p.metrics.mu.Lock()
-			ready := p.behaviour.Ready && p.behaviour.WaitingReason == ""
-			p.metrics.mu.Unlock()
-			views = append(views, podView{p.namespace, p.name, p.ip, p.info.version, p.info.track, ready})
-		}
+		views := r.views()
 		sort.Slice(views, func(i, j int) bool {
 			return views[i].Namespace+"/"+views[i].Name < views[j].Namespace+"/"+views[j].Name
 		})

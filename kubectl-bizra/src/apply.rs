@@ -184,14 +184,15 @@ pub async fn apply_all(
         };
 
         let what = format!("{} {name}", result.kind);
-        let before = api
-            .get_opt(&name)
-            .await
-            .map_err(|e| kube.classify(e).context(format!("cannot read {what}")))?;
+        let before = api.get_opt(&name).await.map_err(|e| {
+            anyhow::Error::new(kube.classify(e)).context(format!("cannot read {what}"))
+        })?;
         let after = api
             .patch(&name, &params, &Patch::Apply(&object))
             .await
-            .map_err(|e| kube.classify(e).context(format!("cannot apply {what}")))?;
+            .map_err(|e| {
+                anyhow::Error::new(kube.classify(e)).context(format!("cannot apply {what}"))
+            })?;
         match before {
             None => result.action = Action::Created,
             Some(before) => {

@@ -19,39 +19,15 @@ pub enum Error {
     #[error("cannot use {source_name}: {reason}")]
     KubeconfigInvalid { source_name: String, reason: String },
 
-    /// The kubeconfig's credentials could not be produced here (exec plugin, token file).
-    #[error("cannot get credentials for {server} from the kubeconfig")]
-    Credentials {
-        server: String,
-        #[source]
-        source: Box<kube::Error>,
-    },
-
     #[error("no usable cluster configuration (no kubeconfig and not running in a cluster)")]
     NoConfig {
         #[source]
         source: kube::config::InClusterError,
     },
 
-    #[error("cannot reach the cluster at {server}")]
-    Unreachable {
-        server: String,
-        #[source]
-        source: Box<kube::Error>,
-    },
-
-    /// Someone else changed the rollout between our read and our write; nothing was written.
-    #[error("{0}")]
-    Conflict(String),
-
     /// Could not be decided now (no data, Prometheus unreachable); nothing was changed.
     #[error("{0}")]
     Inconclusive(String),
-
-    #[error(
-        "the cluster at {server} refused the credentials ({reason}); check the user in your kubeconfig"
-    )]
-    Unauthorized { server: String, reason: String },
 }
 
 impl Error {
@@ -60,48 +36,145 @@ impl Error {
             Error::Usage(_)
             | Error::KubeconfigFile { .. }
             | Error::KubeconfigInvalid { .. }
-            | Error::Credentials { .. }
             | Error::NoConfig { .. } => ExitStatus::Usage,
-            Error::Unreachable { .. } | Error::Unauthorized { .. } => {
-                ExitStatus::ClusterUnreachable
-            }
-            Error::Conflict(_) => ExitStatus::Failed,
             Error::Inconclusive(_) => ExitStatus::Inconclusive,
         }
     }
 }
 
-/// Turns a client error into [`Error::Unreachable`] or [`Error::Unauthorized`] when it is one of
-/// those, so the exit code tells a CI job that the cluster, not the rollout, is the problem.
-pub fn classify_kube_error(server: &str, err: kube::Error) -> anyhow::Error {
-    match err {
-        kube::Error::Api(status) if status.code == 401 => Error::Unauthorized {
-            server: server.to_owned(),
-            reason: status.message.clone(),
-        }
-        .into(),
-        err @ kube::Error::Auth(_) => Error::Credentials {
-            server: server.to_owned(),
-            source: Box::new(err),
-        }
-        .into(),
-        err
-        @ (kube::Error::HyperError(_) | kube::Error::Service(_) | kube::Error::RustlsTls(_)) => {
-            Error::Unreachable {
-                server: server.to_owned(),
-                source: Box::new(err),
+/// What went wrong talking to the cluster, in the cases callers tell apart: a concurrent writer
+/// (read again and decide again), a transient fault (wait it out), something missing, refused,
+/// or unreadable. Every call to the apiserver maps its error to one of these (see
+/// [`classify_kube_error`]).
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// Another writer changed the object between our read and our write; nothing was written.
+    #[error("{0}")]
+    Conflict(String),
+
+    /// The apiserver cannot be reached (transient: restarting, network).
+    #[error("cannot reach the cluster at {server}")]
+    Unreachable {
+        server: String,
+        #[source]
+        source: Box<kube::Error>,
+    },
+
+    /// The apiserver answered 5xx or 429 (transient: overloaded, restarting).
+    #[error(transparent)]
+    Unavailable(Box<kube::Error>),
+
+    /// An object the command needs is not there; the message says how to name or make it.
+    #[error("{0}")]
+    NotFound(String),
+
+    /// The credentials may not do this (403).
+    #[error(transparent)]
+    Forbidden(Box<kube::Error>),
+
+    #[error(
+        "the cluster at {server} refused the credentials ({reason}); check the user in your kubeconfig"
+    )]
+    Unauthorized { server: String, reason: String },
+
+    /// The kubeconfig's credentials could not be produced here (exec plugin, token file).
+    #[error("cannot get credentials for {server} from the kubeconfig")]
+    Credentials {
+        server: String,
+        #[source]
+        source: Box<kube::Error>,
+    },
+
+    /// The cluster holds something the command cannot read (a corrupt state annotation, routes
+    /// of another shape); the message says what to fix.
+    #[error("{0}")]
+    Unreadable(String),
+
+    #[error(transparent)]
+    Other(Box<kube::Error>),
+}
+
+impl ClusterError {
+    /// Worth waiting out: the apiserver unreachable, restarting or overloaded.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            ClusterError::Unreachable { .. } | ClusterError::Unavailable(_)
+        )
+    }
+
+    /// The cluster cannot be used at all (unreachable, or the credentials are refused or cannot
+    /// be made): nothing else read from it would mean anything.
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            ClusterError::Unreachable { .. }
+                | ClusterError::Unauthorized { .. }
+                | ClusterError::Credentials { .. }
+        )
+    }
+
+    pub fn exit_status(&self) -> ExitStatus {
+        match self {
+            ClusterError::Unreachable { .. } | ClusterError::Unauthorized { .. } => {
+                ExitStatus::ClusterUnreachable
             }
-            .into()
+            ClusterError::Credentials { .. } | ClusterError::NotFound(_) => ExitStatus::Usage,
+            ClusterError::Conflict(_)
+            | ClusterError::Unavailable(_)
+            | ClusterError::Forbidden(_)
+            | ClusterError::Unreadable(_)
+            | ClusterError::Other(_) => ExitStatus::Failed,
         }
-        other => other.into(),
     }
 }
 
-/// The exit status an error chain stands for: the first typed [`Error`] in it decides; a broken
-/// pipe on stdout (`kubectl bizra ... | head`) is not a failure.
+/// Maps a client error onto [`ClusterError`], so the exit code tells a CI job that the cluster,
+/// not the rollout, is the problem, and callers can tell a conflict or a transient fault apart.
+pub fn classify_kube_error(server: &str, err: kube::Error) -> ClusterError {
+    match err {
+        kube::Error::Api(status) if status.code == 401 => ClusterError::Unauthorized {
+            server: server.to_owned(),
+            reason: status.message.clone(),
+        },
+        kube::Error::Api(status) if status.code == 409 => {
+            ClusterError::Conflict(status.message.clone())
+        }
+        err @ kube::Error::Api(_) => {
+            let code = match &err {
+                kube::Error::Api(status) => status.code,
+                _ => 0,
+            };
+            match code {
+                403 => ClusterError::Forbidden(Box::new(err)),
+                429 | 500.. => ClusterError::Unavailable(Box::new(err)),
+                _ => ClusterError::Other(Box::new(err)),
+            }
+        }
+        err @ kube::Error::Auth(_) => ClusterError::Credentials {
+            server: server.to_owned(),
+            source: Box::new(err),
+        },
+        err
+        @ (kube::Error::HyperError(_) | kube::Error::Service(_) | kube::Error::RustlsTls(_)) => {
+            ClusterError::Unreachable {
+                server: server.to_owned(),
+                source: Box::new(err),
+            }
+        }
+        other => ClusterError::Other(Box::new(other)),
+    }
+}
+
+/// The exit status an error chain stands for: the first typed [`Error`] or [`ClusterError`] in
+/// it decides; a broken pipe on stdout (`kubectl bizra ... | head`) is not a failure. Only the
+/// binary's edge reads an error chain so.
 pub fn exit_status_of(err: &anyhow::Error) -> ExitStatus {
     for cause in err.chain() {
         if let Some(typed) = cause.downcast_ref::<Error>() {
+            return typed.exit_status();
+        }
+        if let Some(typed) = cause.downcast_ref::<ClusterError>() {
             return typed.exit_status();
         }
         if let Some(io) = cause.downcast_ref::<std::io::Error>()
@@ -147,11 +220,14 @@ mod tests {
     fn typed_errors_decide_the_exit_status() {
         let err = anyhow::Error::new(Error::Usage("bad".into())).context("while parsing");
         assert_eq!(exit_status_of(&err), ExitStatus::Usage);
-        let err = anyhow::Error::new(Error::Unauthorized {
+        let err = anyhow::Error::new(ClusterError::Unauthorized {
             server: "https://x".into(),
             reason: "Unauthorized".into(),
-        });
+        })
+        .context("while reading");
         assert_eq!(exit_status_of(&err), ExitStatus::ClusterUnreachable);
+        let err = anyhow::Error::new(ClusterError::NotFound("no such deployment".into()));
+        assert_eq!(exit_status_of(&err), ExitStatus::Usage);
         assert_eq!(
             exit_status_of(&anyhow::anyhow!("anything else")),
             ExitStatus::Failed

@@ -6,7 +6,7 @@ use std::time::Duration;
 use kube::config::KubeConfigOptions;
 use kube::{Client, Config};
 
-use crate::error::{Error, classify_kube_error};
+use crate::error::{ClusterError, Error, classify_kube_error};
 use crate::kubeconfig;
 use crate::output::OutputFormat;
 
@@ -136,6 +136,15 @@ impl GlobalOptions {
     }
 }
 
+/// kubectl's `--dry-run`: what the commands that change the cluster do with their changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DryRun {
+    /// Apply for real.
+    None,
+    /// Send every object to the server for validation and show what would change; change nothing.
+    Server,
+}
+
 /// A client together with the server address, for error messages.
 #[derive(Clone)]
 pub struct KubeClient {
@@ -144,8 +153,8 @@ pub struct KubeClient {
 }
 
 impl KubeClient {
-    /// Maps a failed call onto the exit-code-bearing errors (unreachable, unauthorized).
-    pub fn classify(&self, err: kube::Error) -> anyhow::Error {
+    /// Maps a failed call onto [`ClusterError`].
+    pub fn classify(&self, err: kube::Error) -> ClusterError {
         classify_kube_error(&self.server, err)
     }
 }

@@ -2,29 +2,36 @@
 //! `kubectl rollout status`, plus the fail-fast reasons kubectl does not look at (a pod that cannot
 //! pull its image will never become ready, whatever the progress deadline says).
 
-use k8s_openapi::api::apps::v1::Deployment;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams};
 use serde::Serialize;
 
+use crate::error::ClusterError;
+use crate::global::KubeClient;
+
+/// Where a Deployment's rollout stands, with kubectl's words for it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "state", content = "message", rename_all = "camelCase")]
-pub enum RolloutState {
+pub enum DeploymentProgress {
     Complete(String),
     Progressing(String),
     Failed(String),
 }
 
 /// `kubectl rollout status` for a Deployment (kubectl's polymorphichelpers/rollout_status.go).
-pub fn deployment_rollout(deployment: &Deployment) -> RolloutState {
+pub fn deployment_rollout(deployment: &Deployment) -> DeploymentProgress {
     let name = deployment.metadata.name.as_deref().unwrap_or("");
     let generation = deployment.metadata.generation.unwrap_or(0);
     let Some(status) = &deployment.status else {
-        return RolloutState::Progressing(
+        return DeploymentProgress::Progressing(
             "waiting for deployment spec update to be observed".into(),
         );
     };
     if generation > status.observed_generation.unwrap_or(0) {
-        return RolloutState::Progressing(
+        return DeploymentProgress::Progressing(
             "waiting for deployment spec update to be observed".into(),
         );
     }
@@ -32,7 +39,7 @@ pub fn deployment_rollout(deployment: &Deployment) -> RolloutState {
         c.type_ == "Progressing" && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
     });
     if deadline_exceeded {
-        return RolloutState::Failed(format!(
+        return DeploymentProgress::Failed(format!(
             "deployment {name:?} exceeded its progress deadline"
         ));
     }
@@ -45,20 +52,20 @@ pub fn deployment_rollout(deployment: &Deployment) -> RolloutState {
     let replicas = status.replicas.unwrap_or(0);
     let available = status.available_replicas.unwrap_or(0);
     if updated < desired {
-        RolloutState::Progressing(format!(
+        DeploymentProgress::Progressing(format!(
             "{updated} out of {desired} new replicas have been updated"
         ))
     } else if replicas > updated {
-        RolloutState::Progressing(format!(
+        DeploymentProgress::Progressing(format!(
             "{} old replicas are pending termination",
             replicas - updated
         ))
     } else if available < updated {
-        RolloutState::Progressing(format!(
+        DeploymentProgress::Progressing(format!(
             "{available} of {updated} updated replicas are available"
         ))
     } else {
-        RolloutState::Complete(format!("deployment {name:?} successfully rolled out"))
+        DeploymentProgress::Complete(format!("deployment {name:?} successfully rolled out"))
     }
 }
 
@@ -150,6 +157,123 @@ pub fn pod_unscheduled_reason(pod: &Pod) -> Option<String> {
     ))
 }
 
+/// How a wait for one Deployment ended.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentRollout {
+    pub deployment: String,
+    #[serde(flatten)]
+    pub state: DeploymentProgress,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod_failure: Option<PodFailure>,
+}
+
+/// The pods of the Deployment's newest ReplicaSet: an old pod's past trouble says nothing about
+/// the release being rolled out.
+async fn newest_pods(
+    kube: &KubeClient,
+    namespace: &str,
+    deployment: &Deployment,
+) -> Result<Vec<Pod>, ClusterError> {
+    let Some(selector) = pod_selector(deployment) else {
+        return Ok(Vec::new());
+    };
+    let params = ListParams::default().labels(&selector);
+    let replica_sets: Api<ReplicaSet> = Api::namespaced(kube.client.clone(), namespace);
+    let uid = deployment.metadata.uid.clone();
+    let revision = |rs: &ReplicaSet| {
+        rs.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get("deployment.kubernetes.io/revision"))
+            .and_then(|r| r.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let newest = replica_sets
+        .list(&params)
+        .await
+        .map_err(|e| kube.classify(e))?
+        .items
+        .into_iter()
+        .filter(|rs| {
+            rs.metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .any(|o| Some(&o.uid) == uid.as_ref())
+        })
+        .max_by_key(revision);
+    let Some(hash) = newest.and_then(|rs| {
+        rs.metadata
+            .labels
+            .and_then(|l| l.get("pod-template-hash").cloned())
+    }) else {
+        return Ok(Vec::new());
+    };
+    let pods: Api<Pod> = Api::namespaced(kube.client.clone(), namespace);
+    let params = ListParams::default().labels(&format!("{selector},pod-template-hash={hash}"));
+    Ok(pods
+        .list(&params)
+        .await
+        .map_err(|e| kube.classify(e))?
+        .items)
+}
+
+/// Waits until the Deployment is rolled out, a pod of the release fails for good, or time is up.
+/// Progress goes to stderr whenever it changes.
+pub async fn wait_for_rollout(
+    kube: &KubeClient,
+    namespace: &str,
+    name: &str,
+    timeout: Duration,
+) -> Result<DeploymentRollout, ClusterError> {
+    let api: Api<Deployment> = Api::namespaced(kube.client.clone(), namespace);
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut last_message = String::new();
+    loop {
+        let deployment = api.get(name).await.map_err(|e| kube.classify(e))?;
+        let state = deployment_rollout(&deployment);
+        let mut outcome = DeploymentRollout {
+            deployment: name.to_owned(),
+            state: state.clone(),
+            pod_failure: None,
+        };
+        match state {
+            DeploymentProgress::Complete(_) | DeploymentProgress::Failed(_) => return Ok(outcome),
+            DeploymentProgress::Progressing(mut message) => {
+                let pods = newest_pods(kube, namespace, &deployment).await?;
+                let failure = pods.iter().find_map(pod_failure);
+                if let Some(failure) = failure {
+                    outcome.state = DeploymentProgress::Failed(format!(
+                        "pod {} cannot start: {} ({})",
+                        failure.pod, failure.reason, failure.message
+                    ));
+                    outcome.pod_failure = Some(failure);
+                    return Ok(outcome);
+                }
+                let unscheduled = pods
+                    .iter()
+                    .find_map(|p| Some((p.metadata.name.clone()?, pod_unscheduled_reason(p)?)));
+                if let Some((pod, reason)) = unscheduled {
+                    message.push_str(&format!("; pod {pod} is not scheduled: {reason}"));
+                }
+                if message != last_message {
+                    eprintln!("waiting for deployment {name:?} rollout to finish: {message}");
+                    last_message = message.clone();
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    outcome.state = DeploymentProgress::Failed(format!(
+                        "timed out after {} waiting for deployment {name:?}: {message}",
+                        crate::duration::format(timeout)
+                    ));
+                    return Ok(outcome);
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -165,33 +289,35 @@ mod tests {
         let cases = [
             (
                 json!({"metadata": {"name": "d", "generation": 2}, "spec": {"replicas": 3, "selector": {}, "template": {}}, "status": {"observedGeneration": 1}}),
-                RolloutState::Progressing(
+                DeploymentProgress::Progressing(
                     "waiting for deployment spec update to be observed".into(),
                 ),
             ),
             (
                 json!({"metadata": {"name": "d", "generation": 2}, "spec": {"replicas": 3, "selector": {}, "template": {}}, "status": {"observedGeneration": 2, "updatedReplicas": 1, "replicas": 3}}),
-                RolloutState::Progressing("1 out of 3 new replicas have been updated".into()),
+                DeploymentProgress::Progressing("1 out of 3 new replicas have been updated".into()),
             ),
             (
                 json!({"metadata": {"name": "d", "generation": 2}, "spec": {"replicas": 3, "selector": {}, "template": {}}, "status": {"observedGeneration": 2, "updatedReplicas": 3, "replicas": 4}}),
-                RolloutState::Progressing("1 old replicas are pending termination".into()),
+                DeploymentProgress::Progressing("1 old replicas are pending termination".into()),
             ),
             (
                 json!({"metadata": {"name": "d", "generation": 2}, "spec": {"replicas": 3, "selector": {}, "template": {}}, "status": {"observedGeneration": 2, "updatedReplicas": 3, "replicas": 3, "availableReplicas": 2}}),
-                RolloutState::Progressing("2 of 3 updated replicas are available".into()),
+                DeploymentProgress::Progressing("2 of 3 updated replicas are available".into()),
             ),
             (
                 json!({"metadata": {"name": "d", "generation": 2}, "spec": {"replicas": 3, "selector": {}, "template": {}}, "status": {"observedGeneration": 2, "updatedReplicas": 3, "replicas": 3, "availableReplicas": 3}}),
-                RolloutState::Complete("deployment \"d\" successfully rolled out".into()),
+                DeploymentProgress::Complete("deployment \"d\" successfully rolled out".into()),
             ),
             (
                 json!({"metadata": {"name": "d", "generation": 2}, "spec": {"replicas": 3, "selector": {}, "template": {}}, "status": {"observedGeneration": 2, "conditions": [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}]}}),
-                RolloutState::Failed("deployment \"d\" exceeded its progress deadline".into()),
+                DeploymentProgress::Failed(
+                    "deployment \"d\" exceeded its progress deadline".into(),
+                ),
             ),
             (
                 json!({"metadata": {"name": "d", "generation": 1}, "spec": {"replicas": 0, "selector": {}, "template": {}}, "status": {"observedGeneration": 1}}),
-                RolloutState::Complete("deployment \"d\" successfully rolled out".into()),
+                DeploymentProgress::Complete("deployment \"d\" successfully rolled out".into()),
             ),
         ];
         for (fixture, expected) in cases {

@@ -11,27 +11,32 @@ use kube::api::{
     Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
 };
 
+use super::decide::Tracks;
 use super::routing::{self, Weights};
-use super::state::{CorruptState, RolloutState, STATE_ANNOTATION};
-use super::undo::{self, UndoPlan};
-use crate::cmd::deploy::wait_for_rollout;
-use crate::error::Error;
+use super::state::{RolloutState, STATE_ANNOTATION};
+use crate::apply::FIELD_MANAGER;
+use crate::error::ClusterError;
 use crate::global::KubeClient;
-use crate::rollout::{RolloutState as DeploymentRolloutState, pod_selector};
+use crate::rollout::{DeploymentRollout, pod_selector, wait_for_rollout};
 
-pub const FIELD_MANAGER: &str = "kubectl-bizra";
+/// The stable Deployment of the shipped manifests.
+pub const STABLE_DEPLOYMENT: &str = "bizra-apex";
+/// The canary Deployment of the shipped manifests.
+pub const CANARY_DEPLOYMENT: &str = "bizra-apex-canary";
+/// The VirtualService of the shipped manifests, which holds the rollout's state.
+pub const VIRTUAL_SERVICE: &str = "bizra-apex";
 
 /// The objects of one rollout.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Names {
     /// The VirtualService that splits traffic between the `stable` and `canary` subsets.
-    #[arg(long, value_name = "NAME", default_value = "bizra-apex", value_parser = crate::values::dns_subdomain)]
+    #[arg(long, value_name = "NAME", default_value = VIRTUAL_SERVICE, value_parser = crate::values::dns_subdomain)]
     pub virtual_service: String,
     /// The stable Deployment.
-    #[arg(long, value_name = "NAME", default_value = "bizra-apex", value_parser = crate::values::dns_subdomain)]
+    #[arg(long, value_name = "NAME", default_value = STABLE_DEPLOYMENT, value_parser = crate::values::dns_subdomain)]
     pub deployment: String,
     /// The canary Deployment.
-    #[arg(long, value_name = "NAME", default_value = "bizra-apex-canary", value_parser = crate::values::dns_subdomain)]
+    #[arg(long, value_name = "NAME", default_value = CANARY_DEPLOYMENT, value_parser = crate::values::dns_subdomain)]
     pub canary_deployment: String,
 }
 
@@ -61,10 +66,16 @@ impl Observed {
             .unwrap_or_default()
     }
 
-    /// The weights on the VirtualService differ from the ones the state last wrote: somebody
-    /// edited the routes by hand (or `deploy --force` reset them).
-    pub fn weights_edited(&self) -> bool {
-        self.weights.canary != self.state.canary_weight
+    /// What the decisions read of the two Deployments.
+    pub fn tracks(&self) -> Tracks {
+        let released = released_template(&self.stable, &self.canary);
+        Tracks {
+            stable_replicas: replicas(&self.stable),
+            canary_replicas: replicas(&self.canary),
+            stable_runs_canary_template: self.stable.spec.as_ref().map(|s| &s.template)
+                == Some(&released),
+            canary_template_hash: template_hash(&self.canary),
+        }
     }
 }
 
@@ -97,12 +108,6 @@ pub fn image(deployment: &Deployment) -> String {
                 .join(",")
         })
         .unwrap_or_default()
-}
-
-/// Canary pods needed to carry `weight` % of what stable's replicas carry (at least one).
-pub fn canary_replicas_for(weight: u8, stable_replicas: i32) -> i32 {
-    let needed = (i64::from(stable_replicas) * i64::from(weight) + 99) / 100;
-    needed.max(1) as i32
 }
 
 /// The template stable gets when a release completes: the canary's, with stable's selector
@@ -171,38 +176,40 @@ impl Cluster {
         }
     }
 
-    fn classify(&self, err: kube::Error) -> anyhow::Error {
+    fn classify(&self, err: kube::Error) -> ClusterError {
         self.kube.classify(err)
     }
 
-    async fn deployment(&self, name: &str) -> anyhow::Result<Deployment> {
-        match self.deployments.get_opt(name).await.map_err(|e| self.classify(e))? {
+    pub async fn deployment(&self, name: &str) -> Result<Deployment, ClusterError> {
+        match self
+            .deployments
+            .get_opt(name)
+            .await
+            .map_err(|e| self.classify(e))?
+        {
             Some(d) => Ok(d),
-            None => Err(Error::Usage(format!(
+            None => Err(ClusterError::NotFound(format!(
                 "deployment {name:?} not found in namespace {:?}; deploy it with `kubectl bizra deploy` or name it with --deployment/--canary-deployment",
                 self.namespace
-            ))
-            .into()),
+            ))),
         }
     }
 
-    pub async fn observe(&self) -> anyhow::Result<Observed> {
+    pub async fn observe(&self) -> Result<Observed, ClusterError> {
         let name = &self.names.virtual_service;
         let virtual_service = match self.virtual_services.get_opt(name).await {
             Ok(Some(vs)) => vs,
             Ok(None) => {
-                return Err(Error::Usage(format!(
+                return Err(ClusterError::NotFound(format!(
                     "VirtualService {name:?} not found in namespace {:?}; deploy it with `kubectl bizra deploy` or name it with --virtual-service",
                     self.namespace
-                ))
-                .into());
+                )));
             }
             Err(kube::Error::Api(status)) if status.code == 404 => {
-                return Err(Error::Usage(format!(
+                return Err(ClusterError::NotFound(format!(
                     "the cluster does not serve Istio's VirtualService API (networking.istio.io/v1): {}",
                     status.message
-                ))
-                .into());
+                )));
             }
             Err(e) => return Err(self.classify(e)),
         };
@@ -214,14 +221,14 @@ impl Cluster {
                 .and_then(|a| a.get(STATE_ANNOTATION))
                 .map(String::as_str),
         )
-        .map_err(|e: CorruptState| anyhow::anyhow!(e))?;
+        .map_err(|e| ClusterError::Unreadable(e.to_string()))?;
         let weights = routing::read_weights(
             virtual_service
                 .data
                 .get("spec")
                 .unwrap_or(&serde_json::Value::Null),
         )
-        .map_err(|e| anyhow::anyhow!("VirtualService {name:?}: {e}"))?;
+        .map_err(|e| ClusterError::Unreadable(format!("VirtualService {name:?}: {e}")))?;
         let (stable, canary) = tokio::try_join!(
             self.deployment(&self.names.deployment),
             self.deployment(&self.names.canary_deployment)
@@ -242,37 +249,48 @@ impl Cluster {
         observed: &Observed,
         state: &RolloutState,
         weights: Weights,
-    ) -> anyhow::Result<DynamicObject> {
+    ) -> Result<DynamicObject, ClusterError> {
         let mut vs = observed.virtual_service.clone();
         vs.metadata
             .annotations
             .get_or_insert_with(BTreeMap::new)
             .insert(STATE_ANNOTATION.into(), state.to_annotation());
+        let unreadable = |e: String| {
+            ClusterError::Unreadable(format!(
+                "VirtualService {:?}: {e}",
+                self.names.virtual_service
+            ))
+        };
         let spec = vs
             .data
             .get_mut("spec")
-            .ok_or_else(|| anyhow::anyhow!("VirtualService without spec"))?;
-        routing::set_weights(spec, weights)?;
+            .ok_or_else(|| unreadable("no spec".into()))?;
+        routing::set_weights(spec, weights).map_err(|e| unreadable(e.to_string()))?;
         // managedFields cannot be sent back on an update that should keep them.
         vs.metadata.managed_fields = None;
         let params = PostParams {
             dry_run: self.dry_run,
             field_manager: Some(FIELD_MANAGER.into()),
         };
-        match self.virtual_services.replace(&self.names.virtual_service, &params, &vs).await {
+        match self
+            .virtual_services
+            .replace(&self.names.virtual_service, &params, &vs)
+            .await
+        {
             Ok(written) => Ok(written),
-            Err(kube::Error::Api(status)) if status.code == 409 => Err(Error::Conflict(format!(
-                "VirtualService {:?} changed since this command read it (resourceVersion {}): another promote or rollback is running, or someone edited it; nothing was written. Check `kubectl bizra status` and run again",
-                self.names.virtual_service,
-                observed.resource_version()
-            ))
-            .into()),
+            Err(kube::Error::Api(status)) if status.code == 409 => {
+                Err(ClusterError::Conflict(format!(
+                    "VirtualService {:?} changed since this command read it (resourceVersion {}): another promote or rollback is running, or someone edited it; nothing was written. Check `kubectl bizra status` and run again",
+                    self.names.virtual_service,
+                    observed.resource_version()
+                )))
+            }
             Err(e) => Err(self.classify(e)),
         }
     }
 
     /// Sets a Deployment's replicas (server-side dry run when asked).
-    pub async fn scale(&self, name: &str, replicas: i32) -> anyhow::Result<Deployment> {
+    pub async fn scale(&self, name: &str, replicas: i32) -> Result<Deployment, ClusterError> {
         let params = PatchParams {
             dry_run: self.dry_run,
             field_manager: Some(FIELD_MANAGER.into()),
@@ -290,7 +308,7 @@ impl Cluster {
         &self,
         name: &str,
         image: &policy_wasm::image_ref::ImageRef,
-    ) -> anyhow::Result<Deployment> {
+    ) -> Result<Deployment, ClusterError> {
         let patch = serde_json::json!({"spec": {"template": {
             "metadata": {"labels": {"version": image.version_label()}},
             "spec": {"containers": [{"name": crate::manifests::NODE_CONTAINER, "image": image.to_string()}]}
@@ -306,23 +324,23 @@ impl Cluster {
             .map_err(|e| self.classify(e))
     }
 
-    /// Waits for a Deployment's rollout (or scale) to finish; fails on a pod that cannot start.
-    pub async fn wait(&self, name: &str, timeout: Duration) -> anyhow::Result<()> {
+    /// Waits for a Deployment's rollout (or scale) to finish, a pod of it to fail for good, or
+    /// time to run out; `None` in a dry run (nothing changed to wait for).
+    pub async fn wait(
+        &self,
+        name: &str,
+        timeout: Duration,
+    ) -> Result<Option<DeploymentRollout>, ClusterError> {
         if self.dry_run {
-            return Ok(());
+            return Ok(None);
         }
-        let outcome = wait_for_rollout(&self.kube, &self.namespace, name, timeout).await?;
-        match outcome.state {
-            DeploymentRolloutState::Complete(_) => Ok(()),
-            DeploymentRolloutState::Failed(message)
-            | DeploymentRolloutState::Progressing(message) => {
-                anyhow::bail!("deployment {name:?}: {message}")
-            }
-        }
+        wait_for_rollout(&self.kube, &self.namespace, name, timeout)
+            .await
+            .map(Some)
     }
 
     /// Total container restarts of the canary's pods.
-    pub async fn canary_restarts(&self, canary: &Deployment) -> anyhow::Result<i32> {
+    pub async fn canary_restarts(&self, canary: &Deployment) -> Result<i32, ClusterError> {
         let Some(selector) = pod_selector(canary) else {
             return Ok(0);
         };
@@ -348,7 +366,7 @@ impl Cluster {
         &self,
         stable: &Deployment,
         canary: &Deployment,
-    ) -> anyhow::Result<bool> {
+    ) -> Result<bool, ClusterError> {
         let template = released_template(stable, canary);
         if stable.spec.as_ref().map(|s| &s.template) == Some(&template) {
             return Ok(false);
@@ -362,7 +380,10 @@ impl Cluster {
     }
 
     /// A full update guarded by the resourceVersion the Deployment was read at.
-    async fn replace_deployment(&self, mut deployment: Deployment) -> anyhow::Result<Deployment> {
+    pub async fn replace_deployment(
+        &self,
+        mut deployment: Deployment,
+    ) -> Result<Deployment, ClusterError> {
         let name = deployment.metadata.name.clone().unwrap_or_default();
         deployment.metadata.managed_fields = None;
         deployment.status = None;
@@ -372,16 +393,17 @@ impl Cluster {
         };
         match self.deployments.replace(&name, &params, &deployment).await {
             Ok(d) => Ok(d),
-            Err(kube::Error::Api(status)) if status.code == 409 => Err(Error::Conflict(format!(
-                "deployment {name:?} changed while this command was working on it; nothing was written. Run again"
-            ))
-            .into()),
+            Err(kube::Error::Api(status)) if status.code == 409 => {
+                Err(ClusterError::Conflict(format!(
+                    "deployment {name:?} changed while this command was working on it; nothing was written. Run again"
+                )))
+            }
             Err(e) => Err(self.classify(e)),
         }
     }
 
-    /// `kubectl rollout undo` on the stable Deployment.
-    pub async fn undo_stable(&self, to_revision: i64) -> anyhow::Result<UndoPlan> {
+    /// Stable and the ReplicaSets its selector selects: what `kubectl rollout undo` decides from.
+    pub async fn stable_history(&self) -> Result<(Deployment, Vec<ReplicaSet>), ClusterError> {
         let stable = self.deployment(&self.names.deployment).await?;
         let replica_sets: Api<ReplicaSet> =
             Api::namespaced(self.kube.client.clone(), &self.namespace);
@@ -393,21 +415,7 @@ impl Cluster {
             .list(&params)
             .await
             .map_err(|e| self.classify(e))?;
-        let plan = undo::plan_undo(&stable, &list.items, to_revision)?;
-        if let UndoPlan::Apply {
-            template,
-            annotations,
-            ..
-        } = &plan
-        {
-            let mut updated = stable;
-            updated.metadata.annotations = Some(annotations.clone());
-            if let Some(spec) = updated.spec.as_mut() {
-                spec.template = (**template).clone();
-            }
-            self.replace_deployment(updated).await?;
-        }
-        Ok(plan)
+        Ok((stable, list.items))
     }
 }
 
@@ -430,16 +438,6 @@ mod tests {
             }
         }))
         .expect("deployment")
-    }
-
-    #[test]
-    fn canary_gets_the_replicas_its_share_needs() {
-        assert_eq!(canary_replicas_for(5, 3), 1);
-        assert_eq!(canary_replicas_for(25, 3), 1);
-        assert_eq!(canary_replicas_for(50, 3), 2);
-        assert_eq!(canary_replicas_for(100, 3), 3);
-        assert_eq!(canary_replicas_for(50, 0), 1);
-        assert_eq!(canary_replicas_for(34, 100), 34);
     }
 
     #[test]

@@ -3,30 +3,20 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, ListParams};
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::api::{Api, DynamicObject};
 use serde::Serialize;
 
 use crate::apply::{Action, ApplyResult, apply_all};
+use crate::canary::cluster::{CANARY_DEPLOYMENT, VIRTUAL_SERVICE, virtual_service_resource};
+use crate::canary::decide::release_in_progress;
+use crate::canary::state::{Phase, RolloutState, STATE_ANNOTATION};
 use crate::error::Error;
 use crate::exit_code::ExitStatus;
-use crate::global::{GlobalOptions, KubeClient};
+use crate::global::{DryRun, GlobalOptions, KubeClient};
 use crate::manifests::{self, ImageOverride, Manifest};
 use crate::output;
-use crate::rollout::{
-    PodFailure, RolloutState, deployment_rollout, pod_failure, pod_selector, pod_unscheduled_reason,
-};
-
-pub const CANARY_DEPLOYMENT: &str = "bizra-apex-canary";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum DryRun {
-    /// Apply for real.
-    None,
-    /// Send every object to the server for validation and show what would change; change nothing.
-    Server,
-}
+use crate::rollout::{DeploymentProgress, DeploymentRollout, wait_for_rollout};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -89,16 +79,6 @@ pub struct DeployReport {
     pub validation: Option<crate::validate::Report>,
 }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DeploymentRollout {
-    pub deployment: String,
-    #[serde(flatten)]
-    pub state: RolloutState,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pod_failure: Option<PodFailure>,
-}
-
 fn load(args: &Args, namespace: &str) -> anyhow::Result<Vec<Manifest>> {
     let mut manifests = match (&args.filename, &args.kustomize) {
         (Some(dir), _) => manifests::load_dir(dir).map_err(|e| Error::Usage(e.to_string()))?,
@@ -140,7 +120,9 @@ pub fn render_table(report: &DeployReport) -> String {
     let mut text = output::table(&["kind", "name", "action", "detail"], rows);
     for rollout in &report.rollouts {
         let line = match &rollout.state {
-            RolloutState::Complete(m) | RolloutState::Progressing(m) | RolloutState::Failed(m) => m,
+            DeploymentProgress::Complete(m)
+            | DeploymentProgress::Progressing(m)
+            | DeploymentProgress::Failed(m) => m,
         };
         text.push_str(&format!("\n{}: {line}", rollout.deployment));
     }
@@ -154,7 +136,8 @@ pub fn render_table(report: &DeployReport) -> String {
     text
 }
 
-/// Refuses to reset a canary that is serving traffic, unless forced.
+/// Refuses to reset the canary while a release is in progress (the rule of
+/// [`release_in_progress`]: the recorded rollout state, or canary pods), unless forced.
 async fn ensure_no_release_in_progress(
     kube: &KubeClient,
     namespace: &str,
@@ -175,119 +158,33 @@ async fn ensure_no_release_in_progress(
         .and_then(|d| d.spec)
         .and_then(|s| s.replicas)
         .unwrap_or(0);
-    if replicas > 0 {
+    let phase = recorded_phase(kube, namespace).await?;
+    if release_in_progress(phase, replicas) {
         anyhow::bail!(
-            "a canary release is in progress ({CANARY_DEPLOYMENT} runs {replicas} replicas); finish it with \
+            "a canary release is in progress ({CANARY_DEPLOYMENT} runs {replicas} replicas, the rollout is {phase:?}); finish it with \
              `kubectl bizra promote` or `kubectl bizra rollback`, or pass --force to reset it"
         );
     }
     Ok(())
 }
 
-/// The pods of the Deployment's newest ReplicaSet: an old pod's past trouble says nothing about
-/// the release being rolled out.
-async fn newest_pods(
-    kube: &KubeClient,
-    namespace: &str,
-    deployment: &Deployment,
-) -> anyhow::Result<Vec<Pod>> {
-    let Some(selector) = pod_selector(deployment) else {
-        return Ok(Vec::new());
+/// The rollout's phase as recorded on the VirtualService; idle when there is none (or the
+/// cluster does not serve Istio's API) or its state cannot be read.
+async fn recorded_phase(kube: &KubeClient, namespace: &str) -> anyhow::Result<Phase> {
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(kube.client.clone(), namespace, &virtual_service_resource());
+    let virtual_service = match api.get_opt(VIRTUAL_SERVICE).await {
+        Ok(found) => found,
+        Err(kube::Error::Api(status)) if status.code == 404 => None,
+        Err(e) => return Err(kube.classify(e).into()),
     };
-    let params = ListParams::default().labels(&selector);
-    let replica_sets: Api<ReplicaSet> = Api::namespaced(kube.client.clone(), namespace);
-    let uid = deployment.metadata.uid.clone();
-    let revision = |rs: &ReplicaSet| {
-        rs.metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get("deployment.kubernetes.io/revision"))
-            .and_then(|r| r.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    let newest = replica_sets
-        .list(&params)
-        .await
-        .map_err(|e| kube.classify(e))?
-        .items
-        .into_iter()
-        .filter(|rs| {
-            rs.metadata
-                .owner_references
-                .iter()
-                .flatten()
-                .any(|o| Some(&o.uid) == uid.as_ref())
-        })
-        .max_by_key(revision);
-    let Some(hash) = newest.and_then(|rs| {
-        rs.metadata
-            .labels
-            .and_then(|l| l.get("pod-template-hash").cloned())
-    }) else {
-        return Ok(Vec::new());
-    };
-    let pods: Api<Pod> = Api::namespaced(kube.client.clone(), namespace);
-    let params = ListParams::default().labels(&format!("{selector},pod-template-hash={hash}"));
-    Ok(pods
-        .list(&params)
-        .await
-        .map_err(|e| kube.classify(e))?
-        .items)
-}
-
-/// Waits until the Deployment is rolled out, a pod of the release fails for good, or time is up.
-/// Progress goes to stderr whenever it changes.
-pub async fn wait_for_rollout(
-    kube: &KubeClient,
-    namespace: &str,
-    name: &str,
-    timeout: Duration,
-) -> anyhow::Result<DeploymentRollout> {
-    let api: Api<Deployment> = Api::namespaced(kube.client.clone(), namespace);
-    let deadline = tokio::time::Instant::now() + timeout;
-    let mut last_message = String::new();
-    loop {
-        let deployment = api.get(name).await.map_err(|e| kube.classify(e))?;
-        let state = deployment_rollout(&deployment);
-        let mut outcome = DeploymentRollout {
-            deployment: name.to_owned(),
-            state: state.clone(),
-            pod_failure: None,
-        };
-        match state {
-            RolloutState::Complete(_) | RolloutState::Failed(_) => return Ok(outcome),
-            RolloutState::Progressing(mut message) => {
-                let pods = newest_pods(kube, namespace, &deployment).await?;
-                let failure = pods.iter().find_map(pod_failure);
-                if let Some(failure) = failure {
-                    outcome.state = RolloutState::Failed(format!(
-                        "pod {} cannot start: {} ({})",
-                        failure.pod, failure.reason, failure.message
-                    ));
-                    outcome.pod_failure = Some(failure);
-                    return Ok(outcome);
-                }
-                let unscheduled = pods
-                    .iter()
-                    .find_map(|p| Some((p.metadata.name.clone()?, pod_unscheduled_reason(p)?)));
-                if let Some((pod, reason)) = unscheduled {
-                    message.push_str(&format!("; pod {pod} is not scheduled: {reason}"));
-                }
-                if message != last_message {
-                    eprintln!("waiting for deployment {name:?} rollout to finish: {message}");
-                    last_message = message.clone();
-                }
-                if tokio::time::Instant::now() >= deadline {
-                    outcome.state = RolloutState::Failed(format!(
-                        "timed out after {} waiting for deployment {name:?}: {message}",
-                        crate::duration::format(timeout)
-                    ));
-                    return Ok(outcome);
-                }
-            }
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+    let annotation = virtual_service
+        .as_ref()
+        .and_then(|vs| vs.metadata.annotations.as_ref())
+        .and_then(|a| a.get(STATE_ANNOTATION));
+    Ok(RolloutState::parse(annotation.map(String::as_str))
+        .map(|state| state.phase)
+        .unwrap_or_default())
 }
 
 pub async fn run(global: &GlobalOptions, args: Args) -> anyhow::Result<ExitStatus> {
@@ -325,7 +222,7 @@ pub async fn run(global: &GlobalOptions, args: Args) -> anyhow::Result<ExitStatu
     let failed = report
         .rollouts
         .iter()
-        .any(|r| matches!(r.state, RolloutState::Failed(_)));
+        .any(|r| matches!(r.state, DeploymentProgress::Failed(_)));
     // The gates judge one Deployment; a manifest set without it (RBAC alone, say) has nothing to
     // validate.
     let validated = args

@@ -5,14 +5,16 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::canary::cluster::{Cluster, Names};
+use crate::canary::cluster::{Cluster, Names, Observed};
+use crate::canary::decide::rollback_plan;
+use crate::canary::execute::{Change, ExecuteError, Executor, changes_table};
 use crate::canary::plan::Plan;
+use crate::canary::retry::RETRY;
 use crate::canary::routing::Weights;
 use crate::canary::state::Phase;
-use crate::canary::{Change, Engine, changes_table, is_conflict, is_transient};
-use crate::cmd::deploy::DryRun;
+use crate::duration::format as format_duration;
 use crate::exit_code::ExitStatus;
-use crate::global::GlobalOptions;
+use crate::global::{DryRun, GlobalOptions};
 use crate::output;
 
 /// The reason is kept in the rollout's annotation, whose total size the apiserver limits.
@@ -87,6 +89,25 @@ fn render_table(report: &RollbackReport) -> String {
     text
 }
 
+/// Reads the cluster, decides the rollback, and does it; false when there was nothing to do.
+async fn roll_back(
+    executor: &mut Executor<'_>,
+    args: &Args,
+) -> Result<(Observed, bool), ExecuteError> {
+    let mut observed = executor.cluster.observe().await?;
+    let canary_replicas = observed.tracks().canary_replicas;
+    let Some(plan) = rollback_plan(
+        &observed.state,
+        observed.weights,
+        canary_replicas,
+        args.to_revision,
+    ) else {
+        return Ok((observed, false));
+    };
+    executor.rollback(&mut observed, plan, &args.reason).await?;
+    Ok((observed, true))
+}
+
 pub async fn run(global: &GlobalOptions, args: Args) -> anyhow::Result<ExitStatus> {
     let kube = global.client().await?;
     let cluster = Cluster::new(
@@ -95,28 +116,33 @@ pub async fn run(global: &GlobalOptions, args: Args) -> anyhow::Result<ExitStatu
         args.names.clone(),
         args.dry_run == DryRun::Server,
     );
-    let mut engine = Engine {
+    let mut executor = Executor {
         cluster: &cluster,
         prometheus: None,
         plan: Plan::default(),
         wait_timeout: args.timeout,
         changes: Vec::new(),
     };
-    // A rollback must get through: a concurrent writer only makes it read again and retry.
-    let mut attempts = 0;
+    // A rollback must get through: a concurrent writer or a restarting apiserver only makes it
+    // read again and decide again, as the retry policy says.
+    let mut failing_since: Option<tokio::time::Instant> = None;
     let (observed, rolled_back) = loop {
-        attempts += 1;
-        let mut observed = cluster.observe().await?;
-        match engine
-            .rollback(&mut observed, &args.reason, args.to_revision)
-            .await
-        {
-            Ok(done) => break (observed, done),
-            Err(err) if attempts < 5 && (is_transient(&err) || is_conflict(&err)) => {
-                eprintln!("retrying the rollback: {}", crate::error::render(&err));
-                tokio::time::sleep(Duration::from_secs(1)).await;
+        match roll_back(&mut executor, &args).await {
+            Ok(done) => break done,
+            Err(err) => {
+                let since = *failing_since.get_or_insert_with(tokio::time::Instant::now);
+                if !err.is_retryable() {
+                    return Err(err.into());
+                }
+                if !RETRY.again(true, since.elapsed()) {
+                    return Err(anyhow::Error::new(err).context(format!(
+                        "gave up after retrying for {}",
+                        format_duration(RETRY.give_up_after)
+                    )));
+                }
+                eprintln!("retrying the rollback: {err}");
+                tokio::time::sleep(RETRY.pause).await;
             }
-            Err(err) => return Err(err),
         }
     };
     let report = RollbackReport {
@@ -133,7 +159,7 @@ pub async fn run(global: &GlobalOptions, args: Args) -> anyhow::Result<ExitStatu
             .clone()
             .unwrap_or_else(|| args.reason.clone()),
         dry_run: cluster.dry_run,
-        changes: engine.changes,
+        changes: executor.changes,
     };
     output::print(global.output, &report, render_table)?;
     Ok(ExitStatus::Success)

@@ -88,7 +88,7 @@ pub fn report(cluster: &Cluster, observed: &Observed) -> StatusReport {
         phase: state.phase,
         stage,
         weights: observed.weights,
-        weights_edited: observed.weights_edited(),
+        weights_edited: crate::canary::decide::routes_edited(state, observed.weights),
         tracks: vec![
             track("stable", &observed.stable),
             track("canary", &observed.canary),

@@ -60,7 +60,7 @@ pub async fn run(global: &GlobalOptions, args: Args) -> anyhow::Result<ExitStatu
             .client
             .apiserver_version()
             .await
-            .map_err(|e| kube.classify(e)),
+            .map_err(|e| anyhow::Error::new(kube.classify(e))),
         Err(err) => Err(err),
     };
     match server {

@@ -13,7 +13,6 @@ use serde::Deserialize;
 
 use super::GateId;
 use super::config::Expectations;
-use crate::error::Error;
 use crate::global::KubeClient;
 use crate::prometheus::{Prometheus, PrometheusError, Sample};
 use crate::rollout::pod_selector;
@@ -21,6 +20,27 @@ use crate::rollout::pod_selector;
 /// Per-pod requests in flight at once: enough to be quick, bounded so 1000 pods do not open 1000
 /// connections through the apiserver.
 const PER_POD_CONCURRENCY: usize = 16;
+
+/// What a gate may read beside the Deployment and its pods (which every gate reads). Each gate
+/// lists its own (`gates::inputs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input {
+    Service,
+    EndpointSlices,
+    ServiceMonitor,
+    PodMetrics,
+    /// Every pod's /metrics.
+    Scrapes,
+    Logs,
+    /// The ConfigMaps the node container's environment comes from.
+    ConfigMaps,
+    /// `printenv` in one pod, with `--exec`.
+    ExecEnv,
+    /// Prometheus's `up` for the pods.
+    PrometheusTargets,
+    /// The SLA gate's queries.
+    SlaQueries,
+}
 
 /// The outcome of one read.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,6 +51,8 @@ pub enum Fetch<T> {
     /// The API (group or CRD) is not served by this cluster.
     NotServed(String),
     Failed(String),
+    /// Not read: no selected gate needs it.
+    NotRead,
 }
 
 impl<T> Fetch<T> {
@@ -49,6 +71,7 @@ impl<T> Fetch<T> {
             Fetch::Forbidden(m) => Fetch::Forbidden(m),
             Fetch::NotServed(m) => Fetch::NotServed(m),
             Fetch::Failed(m) => Fetch::Failed(m),
+            Fetch::NotRead => Fetch::NotRead,
         }
     }
 
@@ -60,6 +83,7 @@ impl<T> Fetch<T> {
             Fetch::Forbidden(m) => Some(format!("forbidden: {m}")),
             Fetch::NotServed(m) => Some(format!("not served: {m}")),
             Fetch::Failed(m) => Some(m.clone()),
+            Fetch::NotRead => Some("not read (no selected gate needs it)".into()),
         }
     }
 }
@@ -131,15 +155,18 @@ fn fetch<T>(kube: &KubeClient, result: Result<T, kube::Error>) -> anyhow::Result
         Err(kube::Error::Api(status)) => Ok(match status.code {
             404 => Fetch::NotFound(status.message.clone()),
             403 => Fetch::Forbidden(status.message.clone()),
-            401 => return Err(kube.classify(kube::Error::Api(status))),
+            401 => return Err(kube.classify(kube::Error::Api(status)).into()),
             _ => Fetch::Failed(format!("{} ({})", status.message, status.code)),
         }),
         Err(other) => {
             let classified = kube.classify(other);
-            if classified.downcast_ref::<Error>().is_some() {
-                Err(classified)
+            if classified.is_fatal() {
+                Err(classified.into())
             } else {
-                Ok(Fetch::Failed(format!("{classified:#}")))
+                Ok(Fetch::Failed(format!(
+                    "{:#}",
+                    anyhow::Error::new(classified)
+                )))
             }
         }
     }
@@ -195,8 +222,11 @@ pub struct Collector<'a> {
 }
 
 impl Collector<'_> {
-    fn wants(&self, gates: &[GateId]) -> bool {
-        gates.iter().any(|g| self.gates.contains(g))
+    /// Whether a selected gate reads `input`.
+    fn wants(&self, input: Input) -> bool {
+        self.gates
+            .iter()
+            .any(|gate| super::gates::inputs(*gate).contains(&input))
     }
 
     pub async fn collect(&self) -> anyhow::Result<Snapshot> {
@@ -276,16 +306,16 @@ impl Collector<'_> {
     }
 
     async fn service(&self) -> anyhow::Result<Fetch<Service>> {
-        if !self.wants(&[GateId::ServiceConnectivity, GateId::PrometheusScraping]) {
-            return Ok(Fetch::Failed("not read".into()));
+        if !self.wants(Input::Service) {
+            return Ok(Fetch::NotRead);
         }
         let api: Api<Service> = Api::namespaced(self.kube.client.clone(), self.namespace);
         fetch(self.kube, api.get(&self.expectations.service.name).await)
     }
 
     async fn endpoint_slices(&self) -> anyhow::Result<Fetch<Vec<EndpointSlice>>> {
-        if !self.wants(&[GateId::ServiceConnectivity]) {
-            return Ok(Fetch::Failed("not read".into()));
+        if !self.wants(Input::EndpointSlices) {
+            return Ok(Fetch::NotRead);
         }
         let api: Api<EndpointSlice> = Api::namespaced(self.kube.client.clone(), self.namespace);
         let params = ListParams::default().labels(&format!(
@@ -296,8 +326,8 @@ impl Collector<'_> {
     }
 
     async fn service_monitor(&self) -> anyhow::Result<Fetch<serde_json::Value>> {
-        if !self.wants(&[GateId::PrometheusScraping]) {
-            return Ok(Fetch::Failed("not read".into()));
+        if !self.wants(Input::ServiceMonitor) {
+            return Ok(Fetch::NotRead);
         }
         let group_version = "/apis/monitoring.coreos.com/v1";
         let path = format!(
@@ -322,8 +352,8 @@ impl Collector<'_> {
         &self,
         deployment: &Fetch<Deployment>,
     ) -> anyhow::Result<Fetch<Vec<PodMetrics>>> {
-        if !self.wants(&[GateId::ResourceUsage]) {
-            return Ok(Fetch::Failed("not read".into()));
+        if !self.wants(Input::PodMetrics) {
+            return Ok(Fetch::NotRead);
         }
         let Some(selector) = deployment.ok().and_then(pod_selector) else {
             return Ok(Fetch::Failed("no Deployment to select pods with".into()));
@@ -374,7 +404,7 @@ impl Collector<'_> {
     }
 
     async fn scrapes(&self, pods: &[String]) -> anyhow::Result<BTreeMap<String, Fetch<String>>> {
-        if !self.wants(&[GateId::MetricsEndpoint]) {
+        if !self.wants(Input::Scrapes) {
             return Ok(BTreeMap::new());
         }
         let metrics = &self.expectations.metrics;
@@ -389,7 +419,7 @@ impl Collector<'_> {
     }
 
     async fn logs(&self, pods: &[String]) -> anyhow::Result<BTreeMap<String, Fetch<PodLog>>> {
-        if !self.wants(&[GateId::ErrorLogs]) {
+        if !self.wants(Input::Logs) {
             return Ok(BTreeMap::new());
         }
         let api: Api<Pod> = Api::namespaced(self.kube.client.clone(), self.namespace);
@@ -418,7 +448,7 @@ impl Collector<'_> {
         &self,
         pods: &Fetch<Vec<Pod>>,
     ) -> anyhow::Result<Option<(String, Fetch<BTreeMap<String, String>>)>> {
-        if !self.exec || !self.wants(&[GateId::Environment]) {
+        if !self.exec || !self.wants(Input::ExecEnv) {
             return Ok(None);
         }
         let ready = pods.ok().into_iter().flatten().find(|p| {
@@ -469,7 +499,7 @@ impl Collector<'_> {
         &self,
         deployment: &Fetch<Deployment>,
     ) -> anyhow::Result<BTreeMap<String, Fetch<ConfigMap>>> {
-        if !self.wants(&[GateId::Environment]) {
+        if !self.wants(Input::ConfigMaps) {
             return Ok(BTreeMap::new());
         }
         let container = deployment
@@ -497,7 +527,11 @@ impl Collector<'_> {
         let Some(prometheus) = self.prometheus else {
             return Ok(None);
         };
-        if !self.wants(&[GateId::PrometheusScraping, GateId::Sla]) {
+        let (targets, sla) = (
+            self.wants(Input::PrometheusTargets),
+            self.wants(Input::SlaQueries),
+        );
+        if !targets && !sla {
             return Ok(None);
         }
         let ns = self.namespace;
@@ -508,24 +542,23 @@ impl Collector<'_> {
             .join("|");
         let selector = format!("namespace=\"{ns}\",pod=~\"{pod_regex}\"");
         let window = format!("{}s", self.expectations.sla.window.as_secs().max(1));
-        let run = |query: String| async move {
+        let run = |wanted: bool, query: String| async move {
+            if !wanted {
+                return Fetch::NotRead;
+            }
             match prometheus.query(&query).await {
                 Ok(samples) => Fetch::Ok(samples),
                 Err(e @ PrometheusError::Unreachable { .. }) => Fetch::Failed(e.to_string()),
                 Err(e) => Fetch::Failed(format!("{e} (query: {query})")),
             }
         };
+        let [finality_p99, poi_generate, poi_verify] =
+            super::gates::sla_queries(&selector, &window);
         let (up, finality_p99, poi_generate, poi_verify) = tokio::join!(
-            run(format!("up{{{selector}}}")),
-            run(format!(
-                "histogram_quantile(0.99, sum by (le) (rate(bizra_finality_check_seconds_bucket{{{selector}}}[{window}])))"
-            )),
-            run(format!(
-                "sum by (pod) (rate(bizra_poi_generate_seconds_count{{{selector}}}[{window}]))"
-            )),
-            run(format!(
-                "sum by (pod) (rate(bizra_poi_verify_seconds_count{{{selector}}}[{window}]))"
-            )),
+            run(targets, super::gates::up_query(&selector)),
+            run(sla, finality_p99),
+            run(sla, poi_generate),
+            run(sla, poi_verify),
         );
         Ok(Some(PrometheusData {
             target: prometheus.target().to_owned(),

@@ -4,12 +4,15 @@
 use std::collections::BTreeMap;
 
 use super::unreadable;
-use crate::validate::collect::{Fetch, Snapshot};
+use crate::validate::collect::{Fetch, Input, Snapshot};
 use crate::validate::config::Expectations;
 use crate::validate::env::{EnvValue, resolve};
 use crate::validate::{GateId, GateResult};
 
 const GATE: GateId = GateId::Environment;
+
+/// What the gate reads beside the Deployment and its pods.
+pub const INPUTS: &[Input] = &[Input::ConfigMaps, Input::ExecEnv];
 
 pub fn environment(snapshot: &Snapshot, expectations: &Expectations) -> GateResult {
     let Fetch::Ok(deployment) = &snapshot.deployment else {

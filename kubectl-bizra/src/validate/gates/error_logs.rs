@@ -3,11 +3,14 @@
 
 use regex::RegexSet;
 
-use crate::validate::collect::{Fetch, Snapshot};
+use crate::validate::collect::{Fetch, Input, Snapshot};
 use crate::validate::config::Expectations;
 use crate::validate::{GateId, GateResult, PodDetail, Status, from_pods};
 
 const GATE: GateId = GateId::ErrorLogs;
+
+/// What the gate reads beside the Deployment and its pods.
+pub const INPUTS: &[Input] = &[Input::Logs];
 const QUOTED_LINES: usize = 3;
 const QUOTE_WIDTH: usize = 200;
 

@@ -1,12 +1,15 @@
 //! Gate 2: every pod answers on the metrics port with valid Prometheus text holding the required
 //! metric families.
 
-use crate::validate::collect::{Fetch, Snapshot};
+use crate::validate::collect::{Fetch, Input, Snapshot};
 use crate::validate::config::Expectations;
 use crate::validate::promtext::parse_families;
 use crate::validate::{GateId, GateResult, PodDetail, Status, from_pods};
 
 const GATE: GateId = GateId::MetricsEndpoint;
+
+/// What the gate reads beside the Deployment and its pods.
+pub const INPUTS: &[Input] = &[Input::Scrapes];
 
 pub fn metrics_endpoint(snapshot: &Snapshot, expectations: &Expectations) -> GateResult {
     let metrics = &expectations.metrics;

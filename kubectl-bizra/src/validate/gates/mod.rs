@@ -10,7 +10,7 @@ mod security;
 mod service_connectivity;
 mod sla;
 
-use super::collect::Snapshot;
+use super::collect::{Input, Snapshot};
 use super::config::Expectations;
 use super::{GateId, GateResult};
 
@@ -19,10 +19,27 @@ pub use error_logs::error_logs;
 pub use metrics_endpoint::metrics_endpoint;
 pub use pod_health::pod_health;
 pub use prometheus_scraping::prometheus_scraping;
+pub use prometheus_scraping::up_query;
 pub use resource_usage::resource_usage;
 pub use security::security;
 pub use service_connectivity::service_connectivity;
-pub use sla::sla;
+pub use sla::{queries as sla_queries, sla};
+
+/// What each gate reads beside the Deployment and its pods: the collector reads an input only
+/// when a selected gate lists it here.
+pub fn inputs(gate: GateId) -> &'static [Input] {
+    match gate {
+        GateId::PodHealth => pod_health::INPUTS,
+        GateId::MetricsEndpoint => metrics_endpoint::INPUTS,
+        GateId::PrometheusScraping => prometheus_scraping::INPUTS,
+        GateId::ResourceUsage => resource_usage::INPUTS,
+        GateId::ErrorLogs => error_logs::INPUTS,
+        GateId::ServiceConnectivity => service_connectivity::INPUTS,
+        GateId::Environment => environment::INPUTS,
+        GateId::Security => security::INPUTS,
+        GateId::Sla => sla::INPUTS,
+    }
+}
 
 pub fn evaluate(gate: GateId, snapshot: &Snapshot, expectations: &Expectations) -> GateResult {
     match gate {

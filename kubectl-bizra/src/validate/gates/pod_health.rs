@@ -4,12 +4,15 @@
 use k8s_openapi::api::core::v1::Pod;
 
 use super::unreadable;
-use crate::rollout::{RolloutState, deployment_rollout, pod_failure};
-use crate::validate::collect::{Fetch, Snapshot};
+use crate::rollout::{DeploymentProgress, deployment_rollout, pod_failure};
+use crate::validate::collect::{Fetch, Input, Snapshot};
 use crate::validate::config::Expectations;
 use crate::validate::{GateId, GateResult, PodDetail, Status, from_pods};
 
 const GATE: GateId = GateId::PodHealth;
+
+/// What the gate reads beside the Deployment and its pods.
+pub const INPUTS: &[Input] = &[];
 
 fn judge_pod(pod: &Pod) -> PodDetail {
     let name = pod.metadata.name.clone().unwrap_or_default();
@@ -89,10 +92,10 @@ pub fn pod_health(snapshot: &Snapshot, expectations: &Expectations) -> GateResul
         return result.measured(observed, threshold);
     }
     match deployment_rollout(deployment) {
-        RolloutState::Failed(message) => {
+        DeploymentProgress::Failed(message) => {
             return GateResult::fail(GATE, message).measured(observed, threshold);
         }
-        RolloutState::Progressing(message) => {
+        DeploymentProgress::Progressing(message) => {
             return GateResult::fail(GATE, format!("rollout not complete: {message}"))
                 .measured(observed, threshold)
                 .with_pods(
@@ -102,7 +105,7 @@ pub fn pod_health(snapshot: &Snapshot, expectations: &Expectations) -> GateResul
                         .collect(),
                 );
         }
-        RolloutState::Complete(_) => {}
+        DeploymentProgress::Complete(_) => {}
     }
     if desired != wanted {
         return GateResult::fail(

@@ -5,11 +5,23 @@
 use regex::Regex;
 use serde_json::Value;
 
-use crate::validate::collect::{Fetch, Snapshot};
+use crate::validate::collect::{Fetch, Input, Snapshot};
 use crate::validate::config::Expectations;
 use crate::validate::{GateId, GateResult, PodDetail, Status};
 
 const GATE: GateId = GateId::PrometheusScraping;
+
+/// What the gate reads beside the Deployment and its pods.
+pub const INPUTS: &[Input] = &[
+    Input::Service,
+    Input::ServiceMonitor,
+    Input::PrometheusTargets,
+];
+
+/// The gate's PromQL: Prometheus's `up` for the pods `selector` picks.
+pub fn up_query(selector: &str) -> String {
+    format!("up{{{selector}}}")
+}
 
 /// Problems of the ServiceMonitor object, against the Service and the expectations.
 fn service_monitor_problems(

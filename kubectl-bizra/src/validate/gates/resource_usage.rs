@@ -4,12 +4,15 @@
 use k8s_openapi::api::core::v1::Pod;
 
 use crate::rollout::pod_failure;
-use crate::validate::collect::{Fetch, PodMetrics, Snapshot};
+use crate::validate::collect::{Fetch, Input, PodMetrics, Snapshot};
 use crate::validate::config::Expectations;
 use crate::validate::quantity;
 use crate::validate::{GateId, GateResult, PodDetail, Status, from_pods};
 
 const GATE: GateId = GateId::ResourceUsage;
+
+/// What the gate reads beside the Deployment and its pods.
+pub const INPUTS: &[Input] = &[Input::PodMetrics];
 
 fn judge(pod: &Pod, metrics: Option<&PodMetrics>) -> PodDetail {
     let name = pod.metadata.name.clone().unwrap_or_default();

@@ -4,11 +4,14 @@
 use policy_wasm::rules::{PodFields, PodRules, check_pod};
 
 use super::unreadable;
-use crate::validate::collect::{Fetch, Snapshot};
+use crate::validate::collect::{Fetch, Input, Snapshot};
 use crate::validate::config::Expectations;
 use crate::validate::{GateId, GateResult};
 
 const GATE: GateId = GateId::Security;
+
+/// What the gate reads beside the Deployment and its pods.
+pub const INPUTS: &[Input] = &[];
 
 pub fn security(snapshot: &Snapshot, _expectations: &Expectations) -> GateResult {
     let Fetch::Ok(deployment) = &snapshot.deployment else {

@@ -4,11 +4,14 @@
 use std::collections::BTreeSet;
 
 use super::unreadable;
-use crate::validate::collect::{Fetch, Snapshot};
+use crate::validate::collect::{Fetch, Input, Snapshot};
 use crate::validate::config::Expectations;
 use crate::validate::{GateId, GateResult, PodDetail, Status};
 
 const GATE: GateId = GateId::ServiceConnectivity;
+
+/// What the gate reads beside the Deployment and its pods.
+pub const INPUTS: &[Input] = &[Input::Service, Input::EndpointSlices];
 
 pub fn service_connectivity(snapshot: &Snapshot, expectations: &Expectations) -> GateResult {
     let name = &expectations.service.name;

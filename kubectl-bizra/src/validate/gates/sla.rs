@@ -2,11 +2,26 @@
 //! verification over 5,000/s per pod (thresholds configurable). No data is inconclusive.
 
 use crate::prometheus::Sample;
-use crate::validate::collect::{Fetch, Snapshot};
+use crate::validate::collect::{Fetch, Input, Snapshot};
 use crate::validate::config::Expectations;
 use crate::validate::{GateId, GateResult, Status};
 
 const GATE: GateId = GateId::Sla;
+
+/// What the gate reads beside the Deployment and its pods.
+pub const INPUTS: &[Input] = &[Input::SlaQueries];
+
+/// The gate's PromQL over the pods `selector` picks, each rate over `window` (`300s`): the
+/// finality check p99, then PoI generations and verifications per second per pod.
+pub fn queries(selector: &str, window: &str) -> [String; 3] {
+    [
+        format!(
+            "histogram_quantile(0.99, sum by (le) (rate(bizra_finality_check_seconds_bucket{{{selector}}}[{window}])))"
+        ),
+        format!("sum by (pod) (rate(bizra_poi_generate_seconds_count{{{selector}}}[{window}]))"),
+        format!("sum by (pod) (rate(bizra_poi_verify_seconds_count{{{selector}}}[{window}]))"),
+    ]
+}
 
 enum Check<'a> {
     Below(&'a str, &'a Fetch<Vec<Sample>>, f64, &'a str),

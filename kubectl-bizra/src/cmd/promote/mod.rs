@@ -1,0 +1,259 @@
+//! `kubectl bizra promote`: analyse the canary's current stage and, when it passes, move it to
+//! the next one; `--auto` runs the whole plan and rolls back on failure. The flags become a plan
+//! and a mode; the loop asks [`decide::next_step`] what to do and has the [`Executor`] do it;
+//! what is left here is printing.
+
+use std::time::Duration;
+
+use k8s_openapi::jiff::Timestamp;
+mod args;
+mod report;
+
+use crate::canary::analysis::{AnalysisRecord, Verdict};
+use crate::canary::cluster::{Cluster, Observed};
+use crate::canary::decide::{self, After, Mode, Situation, Step};
+use crate::canary::execute::{AnalyseError, ExecuteError, Executor, unreachable_analysis};
+use crate::canary::retry::RETRY;
+use crate::duration::format as format_duration;
+use crate::error::{ClusterError, Error};
+use crate::exit_code::ExitStatus;
+use crate::global::{DryRun, GlobalOptions};
+
+use crate::output;
+pub use args::Args;
+
+pub use report::{Outcome, PromoteReport, render_table};
+use report::{outcome_of, refused};
+
+/// A step that did not go through, and whether `--auto` reads again and retries it.
+struct Failure {
+    retryable: bool,
+    error: anyhow::Error,
+}
+
+impl From<ClusterError> for Failure {
+    fn from(e: ClusterError) -> Self {
+        Failure {
+            retryable: e.is_transient() || matches!(e, ClusterError::Conflict(_)),
+            error: e.into(),
+        }
+    }
+}
+
+impl From<ExecuteError> for Failure {
+    fn from(e: ExecuteError) -> Self {
+        Failure {
+            retryable: e.is_retryable(),
+            error: e.into(),
+        }
+    }
+}
+
+impl From<AnalyseError> for Failure {
+    fn from(e: AnalyseError) -> Self {
+        match e {
+            AnalyseError::Cluster(e) => e.into(),
+            e @ AnalyseError::PrometheusUnreachable(_) => Failure {
+                retryable: false,
+                error: Error::Inconclusive(e.to_string()).into(),
+            },
+            e => Failure {
+                retryable: false,
+                error: Error::Usage(e.to_string()).into(),
+            },
+        }
+    }
+}
+
+/// Where the loop is between two decisions.
+enum Next {
+    Decide,
+    Done(Box<PromoteReport>),
+}
+
+struct Run<'a> {
+    executor: Executor<'a>,
+    args: &'a Args,
+    mode: Mode,
+    image_set: bool,
+    /// The cluster as last read and changed; `None` reads it again.
+    observed: Option<Observed>,
+    /// The analysis made since the last read, counted into `observed`'s state.
+    analysed: Option<AnalysisRecord>,
+    /// The run's latest analysis, for the report.
+    last: Option<AnalysisRecord>,
+}
+
+impl Run<'_> {
+    /// Decide, then execute, until the run ends. `--auto` reads the cluster again and decides
+    /// again after a conflict or a transient fault, as the retry policy says.
+    async fn go(&mut self) -> anyhow::Result<PromoteReport> {
+        let mut failing_since: Option<tokio::time::Instant> = None;
+        loop {
+            match self.step().await {
+                Ok(Next::Done(report)) => return Ok(*report),
+                Ok(Next::Decide) => failing_since = None,
+                Err(failure) => {
+                    let auto = matches!(self.mode, Mode::Auto { .. });
+                    let since = *failing_since.get_or_insert_with(tokio::time::Instant::now);
+                    if !(auto && failure.retryable) {
+                        return Err(failure.error);
+                    }
+                    if !RETRY.again(true, since.elapsed()) {
+                        return Err(failure.error.context(format!(
+                            "gave up after retrying for {}",
+                            format_duration(RETRY.give_up_after)
+                        )));
+                    }
+                    eprintln!("will retry: {}", crate::error::render(&failure.error));
+                    (self.observed, self.analysed) = (None, None);
+                    tokio::time::sleep(RETRY.pause).await;
+                }
+            }
+        }
+    }
+
+    async fn step(&mut self) -> Result<Next, Failure> {
+        let mut observed = match self.observed.take() {
+            Some(observed) => observed,
+            None => self.executor.cluster.observe().await?,
+        };
+        let now = Timestamp::now();
+        let tracks = observed.tracks();
+        let situation = Situation {
+            plan: &self.executor.plan,
+            state: &observed.state,
+            weights: observed.weights,
+            tracks: &tracks,
+            analysis: self.analysed.as_ref(),
+            now,
+        };
+        let image_pending = self.args.image.is_some() && !self.image_set;
+        let step = decide::next_step(&situation, self.mode, image_pending);
+        let from = observed.weights.canary;
+        if step == Step::Analyse {
+            let record = self.analyse(&observed, now).await?;
+            decide::count_analysis(&mut observed.state, record.clone());
+            (self.analysed, self.last) = (Some(record.clone()), Some(record));
+            self.observed = Some(observed);
+            return Ok(Next::Decide);
+        }
+        let analysed = self.analysed.is_some();
+        self.executor
+            .apply(&mut observed, &step, analysed, self.args.image.as_ref())
+            .await?;
+        match &step {
+            Step::SetImage => self.image_set = true,
+            Step::Start { .. } if matches!(self.mode, Mode::Auto { .. }) => {
+                self.mode = Mode::Auto { started: true };
+                eprintln!("release started: canary at {}%", observed.weights.canary);
+            }
+            Step::Advance { to, .. } if *to < 100 && matches!(self.mode, Mode::Auto { .. }) => {
+                eprintln!("canary {from}% -> {to}%")
+            }
+            Step::Refuse(refusal) => {
+                return Err(Failure {
+                    retryable: false,
+                    error: refused(refusal, &self.executor.cluster.names),
+                });
+            }
+            _ => {}
+        }
+        match decide::after(&step, self.mode, &self.executor.plan) {
+            After::Decide => {
+                self.observed = Some(observed);
+                Ok(Next::Decide)
+            }
+            After::ObserveAfter(pause) => {
+                self.analysed = None;
+                tokio::time::sleep(pause).await;
+                Ok(Next::Decide)
+            }
+            After::End => {
+                let (outcome, message) = outcome_of(&step, self.mode, from, observed.weights);
+                Ok(Next::Done(Box::new(PromoteReport {
+                    api_version: crate::output::API_VERSION,
+                    kind: "PromoteResult",
+                    namespace: self.executor.cluster.namespace.clone(),
+                    virtual_service: self.executor.cluster.names.virtual_service.clone(),
+                    outcome,
+                    phase: observed.state.phase,
+                    weights: observed.weights,
+                    dry_run: self.executor.cluster.dry_run,
+                    message,
+                    analysis: self.last.take(),
+                    changes: std::mem::take(&mut self.executor.changes),
+                })))
+            }
+        }
+    }
+
+    /// The stage's analysis; in `--auto` an unreachable Prometheus is an inconclusive one.
+    async fn analyse(
+        &self,
+        observed: &Observed,
+        now: Timestamp,
+    ) -> Result<AnalysisRecord, Failure> {
+        let weight = observed.weights.canary;
+        let record = match (self.executor.analyse(observed, now).await, self.mode) {
+            (Ok(record), _) => record,
+            (Err(e @ AnalyseError::PrometheusUnreachable(_)), Mode::Auto { .. }) => {
+                unreachable_analysis(now, weight, e.to_string())
+            }
+            (Err(e), _) => return Err(e.into()),
+        };
+        if matches!(self.mode, Mode::Auto { .. }) {
+            let (hold, held) =
+                decide::stage_hold(&self.executor.plan, &observed.state, weight, now);
+            let failing: String = record
+                .checks
+                .iter()
+                .filter(|c| c.verdict != Verdict::Pass)
+                .map(|c| format!("; {}: {}", c.check, c.message))
+                .collect();
+            eprintln!(
+                "analysis at {weight}% ({} of {} held): {:?}{failing}",
+                format_duration(Duration::from_secs(held.as_secs())),
+                format_duration(hold),
+                record.verdict,
+            );
+        }
+        Ok(record)
+    }
+}
+
+pub async fn run(global: &GlobalOptions, args: Args) -> anyhow::Result<ExitStatus> {
+    args.plan(None)?;
+    let kube = global.client().await?;
+    let prometheus = args.prometheus.connect(&kube)?;
+    let cluster = Cluster::new(
+        kube,
+        &global.namespace,
+        args.names.clone(),
+        args.dry_run == DryRun::Server,
+    );
+    let observed = cluster.observe().await?;
+    let recorded = observed
+        .state
+        .plan
+        .clone()
+        .filter(|_| observed.state.phase.in_release());
+    let mut run = Run {
+        executor: Executor {
+            cluster: &cluster,
+            prometheus,
+            plan: args.plan(recorded.as_ref())?,
+            wait_timeout: args.timeout,
+            changes: Vec::new(),
+        },
+        args: &args,
+        mode: args.mode(),
+        image_set: false,
+        observed: Some(observed),
+        analysed: None,
+        last: None,
+    };
+    let report = run.go().await?;
+    output::print(global.output, &report, render_table)?;
+    Ok(report.outcome.exit_status())
+}

@@ -150,7 +150,10 @@ def outcome(containers, compliant):
         return "denied with the list", ""
     if "the list of violations could not be shown" in message:
         return "denied, static message", ""
-    return "refused", message.split("denied request: ")[-1][:200]
+    if "ValidatingAdmissionPolicy 'bizra-secure-pods-bench'" in message:
+        # An evaluation error (over a cost limit) denies too: failurePolicy is Fail.
+        return "denied by an evaluation error", message.split("denied request: ")[-1][:200]
+    return "refused", message[:200]
 
 def largest(compliant, wanted):
     """The largest size (containers; init containers one fewer) whose outcome is in `wanted`,
@@ -176,7 +179,9 @@ def largest(compliant, wanted):
 print("\npod | outcome | up to (containers + init containers) | one more gets")
 print("---|---|---|---")
 for compliant, wanted in [(True, {"admitted"}), (False, {"denied with the list"}),
-                          (False, {"denied with the list", "denied, static message"})]:
+                          (False, {"denied with the list", "denied, static message"}),
+                          (False, {"denied with the list", "denied, static message",
+                                   "denied by an evaluation error"})]:
     size, (next_got, words) = largest(compliant, wanted)
     label = "compliant" if compliant else "breaking"
     print(f"{label} | {' or '.join(sorted(wanted))} | {size} + {size - 1} | {next_got} {words}")

@@ -103,6 +103,11 @@ impl ClusterError {
         )
     }
 
+    /// Worth reading again and retrying: a concurrent writer, or a transient fault.
+    pub fn is_retryable(&self) -> bool {
+        self.is_transient() || matches!(self, ClusterError::Conflict(_))
+    }
+
     /// The cluster cannot be used at all (unreachable, or the credentials are refused or cannot
     /// be made): nothing else read from it would mean anything.
     pub fn is_fatal(&self) -> bool {
@@ -137,8 +142,9 @@ pub fn classify_kube_error(server: &str, err: kube::Error) -> ClusterError {
             server: server.to_owned(),
             reason: status.message.clone(),
         },
-        kube::Error::Api(status) if status.code == 409 => {
-            ClusterError::Conflict(status.message.clone())
+        // 409 is also AlreadyExists, which no retry mends.
+        kube::Error::Api(status) if status.code == 409 && status.reason == "Conflict" => {
+            ClusterError::Conflict(format!("{} ({})", status.message, status.reason))
         }
         err @ kube::Error::Api(_) => {
             let code = match &err {

@@ -47,6 +47,30 @@ pub fn virtual_service_resource() -> ApiResource {
     )
 }
 
+/// The rollout's state and the weights a VirtualService routes with.
+pub fn rollout_of(
+    virtual_service: &DynamicObject,
+) -> Result<(RolloutState, Weights), ClusterError> {
+    let name = virtual_service.metadata.name.as_deref().unwrap_or("");
+    let state = RolloutState::parse(
+        virtual_service
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(STATE_ANNOTATION))
+            .map(String::as_str),
+    )
+    .map_err(|e| ClusterError::Unreadable(e.to_string()))?;
+    let weights = routing::read_weights(
+        virtual_service
+            .data
+            .get("spec")
+            .unwrap_or(&serde_json::Value::Null),
+    )
+    .map_err(|e| ClusterError::Unreadable(format!("VirtualService {name:?}: {e}")))?;
+    Ok((state, weights))
+}
+
 /// What the cluster says about the rollout at one moment.
 #[derive(Debug, Clone)]
 pub struct Observed {
@@ -180,7 +204,7 @@ impl Cluster {
         self.kube.classify(err)
     }
 
-    pub async fn deployment(&self, name: &str) -> Result<Deployment, ClusterError> {
+    async fn deployment(&self, name: &str) -> Result<Deployment, ClusterError> {
         match self
             .deployments
             .get_opt(name)
@@ -213,22 +237,7 @@ impl Cluster {
             }
             Err(e) => return Err(self.classify(e)),
         };
-        let state = RolloutState::parse(
-            virtual_service
-                .metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get(STATE_ANNOTATION))
-                .map(String::as_str),
-        )
-        .map_err(|e| ClusterError::Unreadable(e.to_string()))?;
-        let weights = routing::read_weights(
-            virtual_service
-                .data
-                .get("spec")
-                .unwrap_or(&serde_json::Value::Null),
-        )
-        .map_err(|e| ClusterError::Unreadable(format!("VirtualService {name:?}: {e}")))?;
+        let (state, weights) = rollout_of(&virtual_service)?;
         let (stable, canary) = tokio::try_join!(
             self.deployment(&self.names.deployment),
             self.deployment(&self.names.canary_deployment)

@@ -58,8 +58,9 @@ pub enum Mode {
     /// on despite a failing or undecided analysis and releases a rolled-back template again.
     Once { target: Target, force: bool },
     /// `promote --auto`: the whole plan. `started` once this run has started the release, so a
-    /// release that ends meanwhile (rolled back by someone) ends the run instead of restarting.
-    Auto { started: bool },
+    /// release that ends meanwhile (rolled back by someone) ends the run instead of restarting;
+    /// `force` releases a rolled-back template again.
+    Auto { started: bool, force: bool },
 }
 
 /// The next thing to do.
@@ -73,13 +74,18 @@ pub enum Step {
     Analyse,
     /// Record the analysis and look again after this long.
     Wait(Duration),
-    /// Move the canary to `to` % (100 completes the release); `forced` names the verdict moved
-    /// on despite, recorded first.
-    Advance { to: u8, forced: Option<Verdict> },
+    /// Move the canary to `to` % (100 completes the release), scaling it up to
+    /// `scale_canary_to` pods first when it has fewer; `forced` names the verdict moved on
+    /// despite, recorded first.
+    Advance {
+        to: u8,
+        scale_canary_to: Option<i32>,
+        forced: Option<Verdict>,
+    },
     /// Finish a completion that was interrupted, from this step on.
     Complete { from: CompletionStep },
     /// All traffic back to stable, the canary down: the analysis failed too often.
-    RollBack { reason: String },
+    RollBack { reason: String, plan: RollbackPlan },
     /// Record the analysis and end the run without moving.
     Stop(Stop),
     /// Refuse (after recording the analysis, if one was made): nothing moves.
@@ -124,10 +130,28 @@ pub fn routes_edited(state: &RolloutState, weights: Weights) -> bool {
     weights.canary != state.canary_weight
 }
 
-/// A release is in progress when the state says one is under way or the canary runs pods: a
-/// `deploy` would reset the canary under live traffic, an `--image` would change a release.
-pub fn release_in_progress(phase: Phase, canary_replicas: i32) -> bool {
-    phase.in_release() || canary_replicas > 0
+/// A release is in progress when the state says one is under way or the routes send the canary
+/// traffic: a `deploy` would reset the canary under live traffic, an `--image` would change a
+/// release. (A canary with pods but no traffic, as an interrupted start leaves it, is not one.)
+pub fn release_in_progress(phase: Phase, canary_weight: u8) -> bool {
+    phase.in_release() || canary_weight > 0
+}
+
+/// In `--auto` an analysis Prometheus cannot answer counts as an inconclusive one (the limit
+/// decides when to stop); a one-shot promote stops at once, inconclusive.
+pub fn unreachable_prometheus_is_an_analysis(mode: Mode) -> bool {
+    matches!(mode, Mode::Auto { .. })
+}
+
+/// The step that moves the canary to `to` %: it gets the pods that share needs first (never
+/// fewer than it has).
+fn advance(to: u8, tracks: &Tracks, forced: Option<Verdict>) -> Step {
+    let wanted = canary_replicas_for(to.min(100), tracks.stable_replicas);
+    Step::Advance {
+        to,
+        scale_canary_to: (to < 100 && tracks.canary_replicas < wanted).then_some(wanted),
+        forced,
+    }
 }
 
 /// Canary pods needed to carry `weight` % of what stable's replicas carry (at least one).
@@ -201,23 +225,28 @@ pub fn next_step(situation: &Situation<'_>, mode: Mode, image_pending: bool) -> 
             reason: state.reason.clone().unwrap_or_default(),
         });
     }
-    if image_pending && release_in_progress(state.phase, tracks.canary_replicas) {
+    if image_pending && release_in_progress(state.phase, weights.canary) {
         return Step::Refuse(Refusal::ImageDuringRelease {
             weight: weights.canary,
         });
     }
     match state.phase {
-        Phase::Idle | Phase::RolledBack if mode == (Mode::Auto { started: true }) => {
+        Phase::Idle | Phase::RolledBack if matches!(mode, Mode::Auto { started: true, .. }) => {
             Step::Stop(Stop::RolledBackMeanwhile {
                 reason: state.reason.clone().unwrap_or_default(),
             })
         }
-        Phase::Completed if mode == (Mode::Auto { started: true }) => Step::Stop(Stop::Completed),
+        Phase::Completed if matches!(mode, Mode::Auto { started: true, .. }) => {
+            Step::Stop(Stop::Completed)
+        }
         Phase::Idle | Phase::Completed | Phase::RolledBack => {
             if image_pending {
                 return Step::SetImage;
             }
-            let force = matches!(mode, Mode::Once { force: true, .. });
+            let force = matches!(
+                mode,
+                Mode::Once { force: true, .. } | Mode::Auto { force: true, .. }
+            );
             if let Some(refusal) = start_refusal(state, tracks, force) {
                 return Step::Refuse(refusal);
             }
@@ -230,7 +259,7 @@ pub fn next_step(situation: &Situation<'_>, mode: Mode, image_pending: bool) -> 
         Phase::Completing => Step::Complete {
             from: completion_step(state),
         },
-        // Refused above.
+        // Refused above already; the match must name every phase.
         Phase::RollingBack => Step::Refuse(Refusal::RollbackUnfinished {
             reason: state.reason.clone().unwrap_or_default(),
         }),
@@ -240,9 +269,11 @@ pub fn next_step(situation: &Situation<'_>, mode: Mode, image_pending: bool) -> 
             };
             match mode {
                 Mode::Once { target, force } => {
-                    once_after_analysis(plan, weights, analysis, target, force)
+                    once_after_analysis(plan, weights, tracks, analysis, target, force)
                 }
-                Mode::Auto { .. } => auto_after_analysis(plan, state, weights, analysis, now),
+                Mode::Auto { .. } => {
+                    auto_after_analysis(plan, state, weights, tracks, analysis, now)
+                }
             }
         }
     }
@@ -264,6 +295,7 @@ fn start_refusal(state: &RolloutState, tracks: &Tracks, force: bool) -> Option<R
 fn once_after_analysis(
     plan: &Plan,
     weights: Weights,
+    tracks: &Tracks,
     analysis: &AnalysisRecord,
     target: Target,
     force: bool,
@@ -278,11 +310,8 @@ fn once_after_analysis(
         return Step::Refuse(Refusal::TargetNotHigher { current });
     }
     match (analysis.verdict, force) {
-        (Verdict::Pass, _) => Step::Advance { to, forced: None },
-        (verdict, true) => Step::Advance {
-            to,
-            forced: Some(verdict),
-        },
+        (Verdict::Pass, _) => advance(to, tracks, None),
+        (verdict, true) => advance(to, tracks, Some(verdict)),
         (Verdict::Fail, false) => Step::Stop(Stop::AnalysisFailed { weight: current }),
         (Verdict::Inconclusive, false) => Step::Stop(Stop::Inconclusive { weight: current }),
     }
@@ -296,6 +325,7 @@ fn auto_after_analysis(
     plan: &Plan,
     state: &RolloutState,
     weights: Weights,
+    tracks: &Tracks,
     analysis: &AnalysisRecord,
     now: Timestamp,
 ) -> Step {
@@ -310,8 +340,13 @@ fn auto_after_analysis(
                 .filter(|c| c.verdict == Verdict::Fail)
                 .map(|c| format!("{}: {}", c.check, c.message))
                 .collect();
-            Step::RollBack {
-                reason: format!("analysis failed at {weight}%: {}", failed.join("; ")),
+            match rollback_plan(state, weights, tracks.canary_replicas, None) {
+                Some(plan) => Step::RollBack {
+                    reason: format!("analysis failed at {weight}%: {}", failed.join("; ")),
+                    plan,
+                },
+                // A progressing canary always has something to roll back; kept total.
+                None => Step::Wait(settings.interval),
             }
         }
         Verdict::Inconclusive if state.inconclusive_analyses > settings.inconclusive_limit => {
@@ -320,10 +355,7 @@ fn auto_after_analysis(
                 count: state.inconclusive_analyses,
             })
         }
-        Verdict::Pass if held >= hold => Step::Advance {
-            to: plan.next_weight(weight),
-            forced: None,
-        },
+        Verdict::Pass if held >= hold => advance(plan.next_weight(weight), tracks, None),
         Verdict::Pass => Step::Wait(hold.saturating_sub(held).min(settings.interval)),
         Verdict::Fail | Verdict::Inconclusive => Step::Wait(settings.interval),
     }
@@ -477,8 +509,14 @@ mod tests {
         next_step(&situation, mode, false)
     }
 
-    const AUTO: Mode = Mode::Auto { started: false };
-    const AUTO_STARTED: Mode = Mode::Auto { started: true };
+    const AUTO: Mode = Mode::Auto {
+        started: false,
+        force: false,
+    };
+    const AUTO_STARTED: Mode = Mode::Auto {
+        started: true,
+        force: false,
+    };
     const ONCE: Mode = Mode::Once {
         target: Target::Next,
         force: false,
@@ -492,12 +530,18 @@ mod tests {
     fn auto_progressing_decides_by_verdict_limit_and_hold() {
         use Verdict::*;
         let wait = |s: u64| Step::Wait(Duration::from_secs(s));
+        // Stable runs 3 pods and the canary 1: 25 % needs 1 pod, no scaling.
         let advance = Step::Advance {
             to: 25,
+            scale_canary_to: None,
             forced: None,
         };
         let rollback = Step::RollBack {
             reason: "analysis failed at 5%: errorRate: too many errors".into(),
+            plan: RollbackPlan {
+                undo_to: None,
+                resuming: false,
+            },
         };
         // (verdict, failed in a row, inconclusive in a row, seconds held, the step)
         let table = [
@@ -545,6 +589,7 @@ mod tests {
             decide(&state, &tracks(), Some(&analysis(Verdict::Pass)), 60, AUTO),
             Step::Advance {
                 to: 100,
+                scale_canary_to: None,
                 forced: None
             }
         );
@@ -561,7 +606,11 @@ mod tests {
     #[test]
     fn a_one_shot_promote_moves_on_a_pass_or_when_forced() {
         use Verdict::*;
-        let to = |to| Step::Advance { to, forced: None };
+        let to = |to| Step::Advance {
+            to,
+            scale_canary_to: None,
+            forced: None,
+        };
         let table = [
             (Pass, ONCE, to(25)),
             (Fail, ONCE, Step::Stop(Stop::AnalysisFailed { weight: 5 })),
@@ -576,6 +625,7 @@ mod tests {
                 FORCED,
                 Step::Advance {
                     to: 25,
+                    scale_canary_to: None,
                     forced: Some(Fail),
                 },
             ),
@@ -584,6 +634,7 @@ mod tests {
                 FORCED,
                 Step::Advance {
                     to: 25,
+                    scale_canary_to: None,
                     forced: Some(Inconclusive),
                 },
             ),
@@ -613,17 +664,21 @@ mod tests {
             decide(&state, &tracks(), Some(&record), 0, with(Target::To(25))),
             Step::Refuse(Refusal::TargetNotHigher { current: 25 })
         );
+        // 60 % of stable's 3 pods needs 2: the canary is scaled up first.
         assert_eq!(
             decide(&state, &tracks(), Some(&record), 0, with(Target::To(60))),
             Step::Advance {
                 to: 60,
+                scale_canary_to: Some(2),
                 forced: None
             }
         );
+        // The completion scales the canary to stable's size itself.
         assert_eq!(
             decide(&state, &tracks(), Some(&record), 0, with(Target::Full)),
             Step::Advance {
                 to: 100,
+                scale_canary_to: None,
                 forced: None
             }
         );
@@ -632,6 +687,7 @@ mod tests {
             decide(&state, &tracks(), Some(&record), 0, ONCE),
             Step::Advance {
                 to: 100,
+                scale_canary_to: None,
                 forced: None
             }
         );
@@ -681,6 +737,14 @@ mod tests {
             })
         );
         assert_eq!(decide(&rolled_back, &idle_tracks, None, 0, FORCED), start);
+        let auto_forced = Mode::Auto {
+            started: false,
+            force: true,
+        };
+        assert_eq!(
+            decide(&rolled_back, &idle_tracks, None, 0, auto_forced),
+            start
+        );
         // The canary's replicas follow stable's size.
         let big = Tracks {
             stable_replicas: 40,
@@ -790,19 +854,25 @@ mod tests {
             ..edited
         };
         assert_eq!(next_step(&at_rest, ONCE, true), Step::SetImage);
-        // A canary running pods outside a recorded release is a release in progress too.
+        // A canary with pods but no traffic (an interrupted start) takes an image.
         let running = Situation {
             tracks: &tracks(),
             ..at_rest
         };
+        assert_eq!(next_step(&running, ONCE, true), Step::SetImage);
+        // Routes sending the canary traffic outside a recorded release are a release too.
+        let routed = Situation {
+            weights: Weights::canary(10),
+            ..at_rest
+        };
         assert_eq!(
-            next_step(&running, ONCE, true),
-            Step::Refuse(Refusal::ImageDuringRelease { weight: 0 })
+            next_step(&routed, ONCE, true),
+            Step::Refuse(Refusal::ImageDuringRelease { weight: 10 })
         );
     }
 
     #[test]
-    fn a_release_is_in_progress_by_its_phase_or_its_canary_pods() {
+    fn a_release_is_in_progress_by_its_phase_or_the_canary_s_traffic() {
         for phase in [Phase::Progressing, Phase::Completing] {
             assert!(release_in_progress(phase, 0), "{phase:?}");
         }
@@ -813,8 +883,18 @@ mod tests {
             Phase::RollingBack,
         ] {
             assert!(!release_in_progress(phase, 0), "{phase:?}");
-            assert!(release_in_progress(phase, 2), "{phase:?}");
+            assert!(release_in_progress(phase, 5), "{phase:?}");
         }
+    }
+
+    #[test]
+    fn canary_gets_the_replicas_its_share_needs() {
+        assert_eq!(canary_replicas_for(5, 3), 1);
+        assert_eq!(canary_replicas_for(25, 3), 1);
+        assert_eq!(canary_replicas_for(50, 3), 2);
+        assert_eq!(canary_replicas_for(100, 3), 3);
+        assert_eq!(canary_replicas_for(50, 0), 1);
+        assert_eq!(canary_replicas_for(34, 100), 34);
     }
 
     #[test]
@@ -840,7 +920,11 @@ mod tests {
             weight: 5,
             canary_replicas: 1,
         };
-        let advance = |to| Step::Advance { to, forced: None };
+        let advance = |to| Step::Advance {
+            to,
+            scale_canary_to: None,
+            forced: None,
+        };
         assert_eq!(after(&Step::SetImage, ONCE, &plan), After::Decide);
         assert_eq!(after(&Step::Analyse, AUTO, &plan), After::Decide);
         assert_eq!(after(&start, AUTO, &plan), interval);

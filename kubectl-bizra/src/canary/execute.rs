@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::analysis::{self, AnalysisRecord, Observations, Verdict};
 use super::cluster::{self, Cluster, Observed, available, image, replicas, template_hash};
-use super::decide::{RollbackPlan, Step, canary_replicas_for};
+use super::decide::{RollbackPlan, Step};
 use super::plan::Plan;
 use super::routing::Weights;
 use super::state::{CompletionStep, Phase, Release};
@@ -52,7 +52,8 @@ pub fn changes_table(changes: &[Change]) -> String {
 /// before it is recorded in the state.
 #[derive(Debug, thiserror::Error)]
 pub enum ExecuteError {
-    #[error(transparent)]
+    // Not transparent: the cluster error stays in the chain, where its exit code is read.
+    #[error("{0}")]
     Cluster(#[from] ClusterError),
 
     #[error(
@@ -74,7 +75,7 @@ pub enum ExecuteError {
 impl ExecuteError {
     /// Worth reading the cluster again and retrying: a concurrent writer, a transient fault.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, ExecuteError::Cluster(e) if e.is_transient() || matches!(e, ClusterError::Conflict(_)))
+        matches!(self, ExecuteError::Cluster(e) if e.is_retryable())
     }
 }
 
@@ -90,7 +91,7 @@ pub enum AnalyseError {
     PrometheusUnreachable(PrometheusError),
     #[error("{0}; check the analysis queries in the plan")]
     BadQuery(PrometheusError),
-    #[error(transparent)]
+    #[error("{0}")]
     Cluster(#[from] ClusterError),
 }
 
@@ -161,7 +162,11 @@ impl<'a> Executor<'a> {
                     self.save(observed).await?;
                 }
             }
-            Step::Advance { to, forced } => {
+            Step::Advance {
+                to,
+                scale_canary_to,
+                forced,
+            } => {
                 if let Some(verdict) = forced {
                     observed.state.record(
                         now(),
@@ -169,16 +174,10 @@ impl<'a> Executor<'a> {
                         format!("moved on despite a {verdict:?} analysis"),
                     );
                 }
-                self.advance(observed, *to).await?;
+                self.advance(observed, *to, *scale_canary_to).await?;
             }
             Step::Complete { from } => self.complete(observed, *from).await?,
-            Step::RollBack { reason } => {
-                let plan = RollbackPlan {
-                    undo_to: None,
-                    resuming: false,
-                };
-                self.rollback(observed, plan, reason).await?;
-            }
+            Step::RollBack { reason, plan } => self.rollback(observed, *plan, reason).await?,
         }
         Ok(())
     }
@@ -237,7 +236,8 @@ impl<'a> Executor<'a> {
             self.wait(&name).await?;
             if !self.cluster.dry_run {
                 observed.canary = self.cluster.observe().await?.canary;
-                // Never weight a canary that has no pod to take the traffic.
+                // Never weight a canary that has no pod to take the traffic: checked on what
+                // the cluster says after the scale, so it is the executor's, not a decision.
                 let available = available(&observed.canary);
                 if available < replicas_wanted {
                     return Err(ExecuteError::NotAvailable {
@@ -293,12 +293,9 @@ impl<'a> Executor<'a> {
         Ok(self.write(observed, Weights::canary(weight)).await?)
     }
 
-    /// Runs the analysis of the current stage at `at` (nothing is written).
-    pub async fn analyse(
-        &self,
-        observed: &Observed,
-        at: Timestamp,
-    ) -> Result<AnalysisRecord, AnalyseError> {
+    /// Runs the analysis of the current stage (nothing is written); it is stamped when its
+    /// queries have answered.
+    pub async fn analyse(&self, observed: &Observed) -> Result<AnalysisRecord, AnalyseError> {
         let prometheus = self.prometheus.as_ref().ok_or(AnalyseError::NoPrometheus)?;
         let settings = &self.plan.analysis;
         let (traffic, restarts) = tokio::join!(
@@ -318,7 +315,7 @@ impl<'a> Executor<'a> {
         };
         let checks = analysis::evaluate(settings, &observations);
         Ok(AnalysisRecord {
-            at,
+            at: now(),
             canary_weight: observed.weights.canary,
             verdict: analysis::overall(&checks),
             checks,
@@ -331,13 +328,18 @@ impl<'a> Executor<'a> {
         self.write(observed, weights).await
     }
 
-    /// Moves the canary to `target` %; 100 completes the release.
-    async fn advance(&mut self, observed: &mut Observed, target: u8) -> Result<(), ExecuteError> {
+    /// Moves the canary to `target` % (scaled to `scale_to` pods first); 100 completes the
+    /// release.
+    async fn advance(
+        &mut self,
+        observed: &mut Observed,
+        target: u8,
+        scale_to: Option<i32>,
+    ) -> Result<(), ExecuteError> {
         if target >= 100 {
             return self.complete(observed, CompletionStep::ShiftToCanary).await;
         }
-        let wanted = canary_replicas_for(target, replicas(&observed.stable));
-        if replicas(&observed.canary) < wanted {
+        if let Some(wanted) = scale_to {
             self.scale_canary(observed, wanted).await?;
         }
         let at = now();
@@ -501,5 +503,28 @@ pub fn unreachable_analysis(at: Timestamp, weight: u8, message: String) -> Analy
             threshold: "reachable".into(),
             message,
         }],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::exit_status_of;
+    use crate::exit_code::ExitStatus;
+
+    #[test]
+    fn a_cluster_error_keeps_its_exit_code_through_a_step() {
+        let unauthorized = || ClusterError::Unauthorized {
+            server: "https://x".into(),
+            reason: "Unauthorized".into(),
+        };
+        let step = anyhow::Error::new(ExecuteError::from(unauthorized()));
+        assert_eq!(exit_status_of(&step), ExitStatus::ClusterUnreachable);
+        let analysis = anyhow::Error::new(AnalyseError::from(ClusterError::NotFound(
+            "no such deployment".into(),
+        )));
+        assert_eq!(exit_status_of(&analysis), ExitStatus::Usage);
+        assert!(ExecuteError::from(ClusterError::Conflict("x".into())).is_retryable());
+        assert!(!ExecuteError::from(unauthorized()).is_retryable());
     }
 }

@@ -17,10 +17,9 @@ pub const RETRY: RetryPolicy = RetryPolicy {
 };
 
 impl RetryPolicy {
-    /// Whether to try again after a failure that is `retryable`, failures having gone on for
-    /// `failing_for`.
-    pub fn again(&self, retryable: bool, failing_for: Duration) -> bool {
-        retryable && failing_for <= self.give_up_after
+    /// Whether to try a retryable failure again, failures having gone on for `failing_for`.
+    pub fn again(&self, failing_for: Duration) -> bool {
+        failing_for <= self.give_up_after
     }
 }
 
@@ -29,10 +28,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_retryable_failures_are_retried_and_only_for_a_while() {
-        assert!(RETRY.again(true, Duration::ZERO));
-        assert!(RETRY.again(true, Duration::from_secs(300)));
-        assert!(!RETRY.again(true, Duration::from_secs(301)));
-        assert!(!RETRY.again(false, Duration::ZERO));
+    fn failures_are_retried_for_five_minutes() {
+        assert!(RETRY.again(Duration::ZERO));
+        assert!(RETRY.again(Duration::from_secs(300)));
+        assert!(!RETRY.again(Duration::from_secs(301)));
     }
 }

@@ -3,14 +3,14 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, DynamicObject};
 use serde::Serialize;
 
 use crate::apply::{Action, ApplyResult, apply_all};
-use crate::canary::cluster::{CANARY_DEPLOYMENT, VIRTUAL_SERVICE, virtual_service_resource};
+use crate::canary::cluster::{
+    CANARY_DEPLOYMENT, VIRTUAL_SERVICE, rollout_of, virtual_service_resource,
+};
 use crate::canary::decide::release_in_progress;
-use crate::canary::state::{Phase, RolloutState, STATE_ANNOTATION};
 use crate::error::Error;
 use crate::exit_code::ExitStatus;
 use crate::global::{DryRun, GlobalOptions, KubeClient};
@@ -137,7 +137,9 @@ pub fn render_table(report: &DeployReport) -> String {
 }
 
 /// Refuses to reset the canary while a release is in progress (the rule of
-/// [`release_in_progress`]: the recorded rollout state, or canary pods), unless forced.
+/// [`release_in_progress`]: the rollout state recorded on the VirtualService, or routes that
+/// send the canary traffic), unless forced. Without a VirtualService (or Istio's API) there is
+/// no release.
 async fn ensure_no_release_in_progress(
     kube: &KubeClient,
     namespace: &str,
@@ -149,28 +151,6 @@ async fn ensure_no_release_in_progress(
     {
         return Ok(());
     }
-    let api: Api<Deployment> = Api::namespaced(kube.client.clone(), namespace);
-    let canary = api
-        .get_opt(CANARY_DEPLOYMENT)
-        .await
-        .map_err(|e| kube.classify(e))?;
-    let replicas = canary
-        .and_then(|d| d.spec)
-        .and_then(|s| s.replicas)
-        .unwrap_or(0);
-    let phase = recorded_phase(kube, namespace).await?;
-    if release_in_progress(phase, replicas) {
-        anyhow::bail!(
-            "a canary release is in progress ({CANARY_DEPLOYMENT} runs {replicas} replicas, the rollout is {phase:?}); finish it with \
-             `kubectl bizra promote` or `kubectl bizra rollback`, or pass --force to reset it"
-        );
-    }
-    Ok(())
-}
-
-/// The rollout's phase as recorded on the VirtualService; idle when there is none (or the
-/// cluster does not serve Istio's API) or its state cannot be read.
-async fn recorded_phase(kube: &KubeClient, namespace: &str) -> anyhow::Result<Phase> {
     let api: Api<DynamicObject> =
         Api::namespaced_with(kube.client.clone(), namespace, &virtual_service_resource());
     let virtual_service = match api.get_opt(VIRTUAL_SERVICE).await {
@@ -178,13 +158,19 @@ async fn recorded_phase(kube: &KubeClient, namespace: &str) -> anyhow::Result<Ph
         Err(kube::Error::Api(status)) if status.code == 404 => None,
         Err(e) => return Err(kube.classify(e).into()),
     };
-    let annotation = virtual_service
-        .as_ref()
-        .and_then(|vs| vs.metadata.annotations.as_ref())
-        .and_then(|a| a.get(STATE_ANNOTATION));
-    Ok(RolloutState::parse(annotation.map(String::as_str))
-        .map(|state| state.phase)
-        .unwrap_or_default())
+    let Some(virtual_service) = virtual_service else {
+        return Ok(());
+    };
+    let (state, weights) = rollout_of(&virtual_service)?;
+    if release_in_progress(state.phase, weights.canary) {
+        anyhow::bail!(
+            "a canary release is in progress (the canary takes {}% of the traffic, the rollout is {:?}); finish it with \
+             `kubectl bizra promote` or `kubectl bizra rollback`, or pass --force to reset it",
+            weights.canary,
+            state.phase
+        );
+    }
+    Ok(())
 }
 
 pub async fn run(global: &GlobalOptions, args: Args) -> anyhow::Result<ExitStatus> {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::canary::cluster::{Cluster, Names, Observed};
+use crate::canary::cluster::{Cluster, Names, Observed, replicas};
 use crate::canary::decide::rollback_plan;
 use crate::canary::execute::{Change, ExecuteError, Executor, changes_table};
 use crate::canary::plan::Plan;
@@ -89,17 +89,16 @@ fn render_table(report: &RollbackReport) -> String {
     text
 }
 
-/// Reads the cluster, decides the rollback, and does it; false when there was nothing to do.
+/// Decides the rollback of what was read, and does it; false when there was nothing to do.
 async fn roll_back(
     executor: &mut Executor<'_>,
+    mut observed: Observed,
     args: &Args,
 ) -> Result<(Observed, bool), ExecuteError> {
-    let mut observed = executor.cluster.observe().await?;
-    let canary_replicas = observed.tracks().canary_replicas;
     let Some(plan) = rollback_plan(
         &observed.state,
         observed.weights,
-        canary_replicas,
+        replicas(&observed.canary),
         args.to_revision,
     ) else {
         return Ok((observed, false));
@@ -123,24 +122,35 @@ pub async fn run(global: &GlobalOptions, args: Args) -> anyhow::Result<ExitStatu
         wait_timeout: args.timeout,
         changes: Vec::new(),
     };
-    // A rollback must get through: a concurrent writer or a restarting apiserver only makes it
-    // read again and decide again, as the retry policy says.
+    // The first read fails at once (a wrong context, an unreachable cluster); once it has
+    // begun, a rollback must get through: a concurrent writer or a restarting apiserver only
+    // makes it read again and decide again, as the retry policy says.
+    let mut read = Some(cluster.observe().await?);
     let mut failing_since: Option<tokio::time::Instant> = None;
     let (observed, rolled_back) = loop {
-        match roll_back(&mut executor, &args).await {
+        let attempt = match read.take() {
+            Some(observed) => roll_back(&mut executor, observed, &args).await,
+            None => match cluster.observe().await {
+                Ok(observed) => roll_back(&mut executor, observed, &args).await,
+                Err(e) => Err(e.into()),
+            },
+        };
+        match attempt {
             Ok(done) => break done,
             Err(err) => {
-                let since = *failing_since.get_or_insert_with(tokio::time::Instant::now);
-                if !err.is_retryable() {
-                    return Err(err.into());
+                let retryable = err.is_retryable();
+                let err = anyhow::Error::new(err);
+                if !retryable {
+                    return Err(err);
                 }
-                if !RETRY.again(true, since.elapsed()) {
-                    return Err(anyhow::Error::new(err).context(format!(
+                let since = *failing_since.get_or_insert_with(tokio::time::Instant::now);
+                if !RETRY.again(since.elapsed()) {
+                    return Err(err.context(format!(
                         "gave up after retrying for {}",
                         format_duration(RETRY.give_up_after)
                     )));
                 }
-                eprintln!("retrying the rollback: {err}");
+                eprintln!("retrying the rollback: {}", crate::error::render(&err));
                 tokio::time::sleep(RETRY.pause).await;
             }
         }

@@ -79,8 +79,8 @@ pub struct SlaExpectations {
 impl Default for Expectations {
     fn default() -> Self {
         Expectations {
-            deployment: "bizra-apex".into(),
-            container: "bizra-node".into(),
+            deployment: crate::canary::cluster::STABLE_DEPLOYMENT.into(),
+            container: crate::manifests::NODE_CONTAINER.into(),
             replicas: None,
             metrics: MetricsExpectations::default(),
             service_monitor: ServiceMonitorExpectations::default(),

@@ -107,6 +107,15 @@ fn auto_runs_the_whole_plan_and_completes() {
         "{}",
         stderr(&out)
     );
+    // Nor may a deploy reset the canary under traffic (the same rule), unless forced.
+    let out = bizra(&["deploy", "-n", &ns.name, "--no-validate"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("a canary release is in progress (the canary takes 5% of the traffic"),
+        "{}",
+        stderr(&out)
+    );
     let canary_version = kubectl_ok(&[
         "get",
         "deployment",

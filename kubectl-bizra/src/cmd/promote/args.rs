@@ -121,7 +121,10 @@ impl Args {
 
     pub fn mode(&self) -> Mode {
         if self.auto {
-            return Mode::Auto { started: false };
+            return Mode::Auto {
+                started: false,
+                force: self.force,
+            };
         }
         let target = match (self.full, self.to) {
             (true, _) => Target::Full,

@@ -1,73 +1,35 @@
 //! `kubectl bizra promote`: analyse the canary's current stage and, when it passes, move it to
 //! the next one; `--auto` runs the whole plan and rolls back on failure. The flags become a plan
-//! and a mode; the loop asks [`decide::next_step`] what to do and has the [`Executor`] do it;
-//! what is left here is printing.
+//! and a mode ([`args`]); the loop here asks [`decide::next_step`] what to do and has the
+//! [`Executor`] do it; [`report`] prints.
+
+mod args;
+mod report;
 
 use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
-mod args;
-mod report;
 
 use crate::canary::analysis::{AnalysisRecord, Verdict};
 use crate::canary::cluster::{Cluster, Observed};
 use crate::canary::decide::{self, After, Mode, Situation, Step};
-use crate::canary::execute::{AnalyseError, ExecuteError, Executor, unreachable_analysis};
+use crate::canary::execute::{AnalyseError, Executor, unreachable_analysis};
 use crate::canary::retry::RETRY;
 use crate::duration::format as format_duration;
-use crate::error::{ClusterError, Error};
 use crate::exit_code::ExitStatus;
 use crate::global::{DryRun, GlobalOptions};
-
 use crate::output;
+
 pub use args::Args;
-
+use report::{Failure, outcome_of, refused};
 pub use report::{Outcome, PromoteReport, render_table};
-use report::{outcome_of, refused};
 
-/// A step that did not go through, and whether `--auto` reads again and retries it.
-struct Failure {
-    retryable: bool,
-    error: anyhow::Error,
-}
-
-impl From<ClusterError> for Failure {
-    fn from(e: ClusterError) -> Self {
-        Failure {
-            retryable: e.is_transient() || matches!(e, ClusterError::Conflict(_)),
-            error: e.into(),
-        }
-    }
-}
-
-impl From<ExecuteError> for Failure {
-    fn from(e: ExecuteError) -> Self {
-        Failure {
-            retryable: e.is_retryable(),
-            error: e.into(),
-        }
-    }
-}
-
-impl From<AnalyseError> for Failure {
-    fn from(e: AnalyseError) -> Self {
-        match e {
-            AnalyseError::Cluster(e) => e.into(),
-            e @ AnalyseError::PrometheusUnreachable(_) => Failure {
-                retryable: false,
-                error: Error::Inconclusive(e.to_string()).into(),
-            },
-            e => Failure {
-                retryable: false,
-                error: Error::Usage(e.to_string()).into(),
-            },
-        }
-    }
-}
-
-/// Where the loop is between two decisions.
+/// Where the loop is after a step.
 enum Next {
+    /// Decide again with what is in memory (within one reading of the cluster).
     Decide,
+    /// A reading of the cluster is done with: the next step reads it again.
+    Read,
     Done(Box<PromoteReport>),
 }
 
@@ -78,28 +40,30 @@ struct Run<'a> {
     image_set: bool,
     /// The cluster as last read and changed; `None` reads it again.
     observed: Option<Observed>,
-    /// The analysis made since the last read, counted into `observed`'s state.
-    analysed: Option<AnalysisRecord>,
+    /// The analysis made since the last read, counted into `observed`'s state, and the time
+    /// the decision after it is taken at (when the analysis began, as the hold was read).
+    analysed: Option<(AnalysisRecord, Timestamp)>,
     /// The run's latest analysis, for the report.
     last: Option<AnalysisRecord>,
 }
 
 impl Run<'_> {
     /// Decide, then execute, until the run ends. `--auto` reads the cluster again and decides
-    /// again after a conflict or a transient fault, as the retry policy says.
+    /// again after a conflict or a transient fault, as the retry policy says; failures in a row
+    /// count until a reading of the cluster has been carried through.
     async fn go(&mut self) -> anyhow::Result<PromoteReport> {
         let mut failing_since: Option<tokio::time::Instant> = None;
         loop {
             match self.step().await {
                 Ok(Next::Done(report)) => return Ok(*report),
-                Ok(Next::Decide) => failing_since = None,
+                Ok(Next::Decide) => {}
+                Ok(Next::Read) => failing_since = None,
                 Err(failure) => {
-                    let auto = matches!(self.mode, Mode::Auto { .. });
-                    let since = *failing_since.get_or_insert_with(tokio::time::Instant::now);
-                    if !(auto && failure.retryable) {
+                    if !(matches!(self.mode, Mode::Auto { .. }) && failure.retryable) {
                         return Err(failure.error);
                     }
-                    if !RETRY.again(true, since.elapsed()) {
+                    let since = *failing_since.get_or_insert_with(tokio::time::Instant::now);
+                    if !RETRY.again(since.elapsed()) {
                         return Err(failure.error.context(format!(
                             "gave up after retrying for {}",
                             format_duration(RETRY.give_up_after)
@@ -118,14 +82,17 @@ impl Run<'_> {
             Some(observed) => observed,
             None => self.executor.cluster.observe().await?,
         };
-        let now = Timestamp::now();
+        let now = self
+            .analysed
+            .as_ref()
+            .map_or_else(Timestamp::now, |(_, at)| *at);
         let tracks = observed.tracks();
         let situation = Situation {
             plan: &self.executor.plan,
             state: &observed.state,
             weights: observed.weights,
             tracks: &tracks,
-            analysis: self.analysed.as_ref(),
+            analysis: self.analysed.as_ref().map(|(record, _)| record),
             now,
         };
         let image_pending = self.args.image.is_some() && !self.image_set;
@@ -134,7 +101,8 @@ impl Run<'_> {
         if step == Step::Analyse {
             let record = self.analyse(&observed, now).await?;
             decide::count_analysis(&mut observed.state, record.clone());
-            (self.analysed, self.last) = (Some(record.clone()), Some(record));
+            self.last = Some(record.clone());
+            self.analysed = Some((record, now));
             self.observed = Some(observed);
             return Ok(Next::Decide);
         }
@@ -144,9 +112,14 @@ impl Run<'_> {
             .await?;
         match &step {
             Step::SetImage => self.image_set = true,
-            Step::Start { .. } if matches!(self.mode, Mode::Auto { .. }) => {
-                self.mode = Mode::Auto { started: true };
-                eprintln!("release started: canary at {}%", observed.weights.canary);
+            Step::Start { .. } => {
+                if let Mode::Auto { force, .. } = self.mode {
+                    self.mode = Mode::Auto {
+                        started: true,
+                        force,
+                    };
+                    eprintln!("release started: canary at {}%", observed.weights.canary);
+                }
             }
             Step::Advance { to, .. } if *to < 100 && matches!(self.mode, Mode::Auto { .. }) => {
                 eprintln!("canary {from}% -> {to}%")
@@ -167,7 +140,7 @@ impl Run<'_> {
             After::ObserveAfter(pause) => {
                 self.analysed = None;
                 tokio::time::sleep(pause).await;
-                Ok(Next::Decide)
+                Ok(Next::Read)
             }
             After::End => {
                 let (outcome, message) = outcome_of(&step, self.mode, from, observed.weights);
@@ -188,19 +161,22 @@ impl Run<'_> {
         }
     }
 
-    /// The stage's analysis; in `--auto` an unreachable Prometheus is an inconclusive one.
+    /// The stage's analysis (an unreachable Prometheus is an inconclusive one when the mode says
+    /// so); in `--auto` a line of progress, with the hold as it stood at `now`.
     async fn analyse(
         &self,
         observed: &Observed,
         now: Timestamp,
     ) -> Result<AnalysisRecord, Failure> {
         let weight = observed.weights.canary;
-        let record = match (self.executor.analyse(observed, now).await, self.mode) {
-            (Ok(record), _) => record,
-            (Err(e @ AnalyseError::PrometheusUnreachable(_)), Mode::Auto { .. }) => {
-                unreachable_analysis(now, weight, e.to_string())
+        let record = match self.executor.analyse(observed).await {
+            Ok(record) => record,
+            Err(e @ AnalyseError::PrometheusUnreachable(_))
+                if decide::unreachable_prometheus_is_an_analysis(self.mode) =>
+            {
+                unreachable_analysis(Timestamp::now(), weight, e.to_string())
             }
-            (Err(e), _) => return Err(e.into()),
+            Err(e) => return Err(e.into()),
         };
         if matches!(self.mode, Mode::Auto { .. }) {
             let (hold, held) =

@@ -1,15 +1,16 @@
-//! How `promote` reports: the outcome of the run, its message, the table, and the refusals as
-//! errors with their exit codes.
+//! How `promote` reports: the outcome of the run, its message, the table, and refusals and
+//! failures as errors with their exit codes.
 
 use serde::Serialize;
 
 use crate::canary::analysis::AnalysisRecord;
 use crate::canary::cluster::Names;
 use crate::canary::decide::{Mode, Refusal, Step, Stop};
+use crate::canary::execute::{AnalyseError, ExecuteError};
 use crate::canary::execute::{Change, changes_table};
 use crate::canary::routing::Weights;
 use crate::canary::state::Phase;
-use crate::error::Error;
+use crate::error::{ClusterError, Error};
 use crate::exit_code::ExitStatus;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -91,7 +92,7 @@ pub fn outcome_of(step: &Step, mode: Mode, from: u8, weights: Weights) -> (Outco
         Step::Advance { to, .. } if *to < 100 => {
             (Outcome::Advanced, format!("canary {from}% -> {to}%"))
         }
-        Step::RollBack { reason } => (Outcome::RolledBack, reason.clone()),
+        Step::RollBack { reason, .. } => (Outcome::RolledBack, reason.clone()),
         Step::Stop(Stop::AnalysisFailed { weight }) => (
             Outcome::AnalysisFailed,
             format!(
@@ -112,7 +113,14 @@ pub fn outcome_of(step: &Step, mode: Mode, from: u8, weights: Weights) -> (Outco
             Outcome::RolledBack,
             format!("rolled back while this promote was running: {reason}"),
         ),
-        _ => (Outcome::Completed, COMPLETED.into()),
+        Step::Complete { .. } | Step::Advance { .. } | Step::Stop(Stop::Completed) => {
+            (Outcome::Completed, COMPLETED.into())
+        }
+        // No run ends at these (see `decide::after`); said plainly, never called a success.
+        Step::SetImage | Step::Analyse | Step::Wait(_) | Step::Refuse(_) => (
+            Outcome::Inconclusive,
+            format!("the run stopped at {step:?} without moving"),
+        ),
     }
 }
 
@@ -144,6 +152,44 @@ pub fn refused(refusal: &Refusal, names: &Names) -> anyhow::Error {
             "the canary is already at {current}%; --to must be higher (use `kubectl bizra rollback` to go back)"
         ))
         .into(),
+    }
+}
+
+/// A step that did not go through, and whether `--auto` reads again and retries it.
+pub struct Failure {
+    pub retryable: bool,
+    pub error: anyhow::Error,
+}
+
+impl From<ClusterError> for Failure {
+    fn from(e: ClusterError) -> Self {
+        Failure {
+            retryable: e.is_retryable(),
+            error: e.into(),
+        }
+    }
+}
+
+impl From<ExecuteError> for Failure {
+    fn from(e: ExecuteError) -> Self {
+        Failure {
+            retryable: e.is_retryable(),
+            error: e.into(),
+        }
+    }
+}
+
+impl From<AnalyseError> for Failure {
+    fn from(e: AnalyseError) -> Self {
+        let error = match e {
+            AnalyseError::Cluster(e) => return e.into(),
+            e @ AnalyseError::PrometheusUnreachable(_) => Error::Inconclusive(e.to_string()),
+            e => Error::Usage(e.to_string()),
+        };
+        Failure {
+            retryable: false,
+            error: error.into(),
+        }
     }
 }
 

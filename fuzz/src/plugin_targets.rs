@@ -2,7 +2,7 @@
 //! test and panics when an invariant does not hold; text parsers ignore input that is not UTF-8
 //! (the plugin reads flags and files as UTF-8 before they reach them).
 
-use kubectl_bizra::cmd::lint::{LintReport, lint_text};
+use bizra_offline::lint::{LintReport, LintRules, lint_text};
 use policy_wasm::rules::PodRules;
 
 use crate::replay::Target;
@@ -32,9 +32,12 @@ pub fn lint(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let rules = PodRules {
-        require_requests: true,
-        ..PodRules::default()
+    let rules = LintRules {
+        pod: PodRules {
+            require_requests: true,
+            ..PodRules::default()
+        },
+        exempt_namespaces: Vec::new(),
     };
     let mut report = LintReport {
         files: 1,

@@ -5,7 +5,6 @@ pub mod canary;
 pub mod cli;
 pub mod cmd;
 pub mod completion;
-pub mod documents;
 pub mod duration;
 pub mod error;
 pub mod exit_code;

@@ -121,7 +121,7 @@ impl Manifest {
 /// Parses multi-document YAML (or JSON) into objects, expanding `kind: *List`. Deploy applies
 /// all or nothing, so the first unreadable document is the error.
 pub fn parse_documents(source_name: &str, text: &str) -> Result<Vec<Manifest>, ManifestError> {
-    let (objects, errors) = crate::documents::parse_stream(text);
+    let (objects, errors) = bizra_offline::documents::parse_stream(text);
     if let Some(error) = errors.into_iter().next() {
         return Err(ManifestError::Yaml {
             source_name: source_name.to_owned(),

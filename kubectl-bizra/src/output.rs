@@ -1,8 +1,7 @@
 //! `-o/--output` and writing results to stdout. Tables are for people; JSON and YAML are the
 //! stable, machine-readable forms.
 
-/// The `apiVersion` of every document the plugin prints (reports, results, status).
-pub const API_VERSION: &str = "bizra.dev/v1alpha1";
+pub use bizra_offline::API_VERSION;
 
 use std::io::Write;
 

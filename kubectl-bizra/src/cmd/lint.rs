@@ -1,15 +1,14 @@
 //! `kubectl bizra lint -f FILE|DIR`: checks manifests offline, before anything is applied, with
 //! the admission policy's own rule functions (the Pod Security Standards profile, limits). Image
-//! signatures need the registry and are checked at admission only.
+//! signatures need the registry and are checked at admission only. The checking itself is
+//! `bizra_offline::lint`'s (the browser playground runs the same); this module walks the files
+//! and prints.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use k8s_openapi::api::core::v1::PodSpec;
-use policy_wasm::rules::{ContainerKind, PodFields, PodRules, Profile, Rule, check_pod};
-use serde::Serialize;
+use bizra_offline::lint::{InputError, LintReport, LintRules, lint_text};
+use policy_wasm::rules::Profile;
 
-use crate::documents::Object;
 use crate::exit_code::ExitStatus;
 use crate::global::GlobalOptions;
 use crate::output;
@@ -21,13 +20,39 @@ pub struct Args {
     #[arg(short = 'f', long = "filename", value_name = "PATH", required = true, value_hint = clap::ValueHint::AnyPath)]
     pub paths: Vec<PathBuf>,
 
-    /// The Pod Security Standards profile to check (as the policy's `podSecurity`).
-    #[arg(long, value_enum, default_value = "restricted", value_name = "PROFILE")]
-    pub pod_security: ProfileArg,
+    /// Check with these policy settings, YAML or JSON (the ClusterAdmissionPolicy's
+    /// `spec.settings`, or the policy itself): its profile, limits and requests, and its exempt
+    /// namespaces left out [default: restricted, limits, no exempt namespace].
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub settings: Option<PathBuf>,
+
+    /// The Pod Security Standards profile to check (as the policy's `podSecurity`; overrides the
+    /// settings') [default: restricted].
+    #[arg(long, value_enum, value_name = "PROFILE")]
+    pub pod_security: Option<ProfileArg>,
 
     /// Also require cpu and memory requests (as the policy's `requireRequests`).
     #[arg(long)]
     pub require_requests: bool,
+}
+
+impl Args {
+    /// The rules: the settings' (or the defaults), then the flags.
+    fn rules(&self) -> anyhow::Result<LintRules> {
+        let mut rules = match &self.settings {
+            Some(path) => {
+                LintRules::from_settings(&crate::cmd::policy::read_settings(Some(path))?.settings)
+            }
+            None => LintRules::default(),
+        };
+        if let Some(profile) = self.pod_security {
+            rules.pod.pod_security = profile.into();
+        }
+        if self.require_requests {
+            rules.pod.require_requests = true;
+        }
+        Ok(rules)
+    }
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -47,253 +72,6 @@ impl From<ProfileArg> for Profile {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Finding {
-    pub file: String,
-    /// The document's position in the file, from 1, and the line where it starts.
-    pub document: usize,
-    pub line: usize,
-    pub kind: String,
-    pub name: String,
-    /// The container at fault; both absent when the pod itself is (host namespaces, volumes).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub container_kind: Option<ContainerKind>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub container: Option<String>,
-    pub rule: Rule,
-    /// Where in the object, e.g. `spec.template.spec.containers[0].securityContext.privileged`.
-    pub field: String,
-    /// The value found there; absent when the field is missing.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub value: Option<String>,
-    pub message: String,
-}
-
-/// An object that carries no pod template, so no rule applies to it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Skipped {
-    pub file: String,
-    pub document: usize,
-    pub line: usize,
-    pub kind: String,
-    pub name: String,
-    pub reason: String,
-}
-
-/// A file, document or pod spec that could not be read; lint goes on with the rest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct InputError {
-    pub file: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub document: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub line: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub column: Option<usize>,
-    /// Where in the object, e.g. `spec.template.spec.containers[0].resources`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
-    pub message: String,
-}
-
-impl InputError {
-    /// A fault of a whole file or folder, not of one document in it.
-    fn whole_file(path: &Path, message: String) -> Self {
-        InputError {
-            file: path.display().to_string(),
-            document: None,
-            line: None,
-            column: None,
-            field: None,
-            message,
-        }
-    }
-}
-
-impl std::fmt::Display for InputError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.file)?;
-        if let Some(document) = self.document {
-            write!(f, ": document {document}")?;
-        }
-        if let Some(line) = self.line {
-            write!(f, ", line {line}")?;
-        }
-        if let Some(column) = self.column {
-            write!(f, ", column {column}")?;
-        }
-        if let Some(field) = &self.field {
-            write!(f, ", {field}")?;
-        }
-        write!(f, ": {}", self.message)
-    }
-}
-
-/// `kubectl bizra lint -o json`: see the README for the schema.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LintReport {
-    pub api_version: &'static str,
-    pub kind: &'static str,
-    pub files: usize,
-    /// Objects that carry a pod spec and were checked.
-    pub workloads: usize,
-    pub findings: Vec<Finding>,
-    pub skipped: Vec<Skipped>,
-    pub errors: Vec<InputError>,
-}
-
-/// An empty report, before any file is read.
-impl Default for LintReport {
-    fn default() -> Self {
-        LintReport {
-            api_version: crate::output::API_VERSION,
-            kind: "LintReport",
-            files: 0,
-            workloads: 0,
-            findings: Vec::new(),
-            skipped: Vec::new(),
-            errors: Vec::new(),
-        }
-    }
-}
-
-/// Where an object keeps its pod spec, whatever its kind: a Pod's `spec`, a PodTemplate's
-/// `template.spec`, a CronJob's `spec.jobTemplate.spec.template.spec`, and `spec.template.spec`
-/// for the workload controllers and any custom resource built the same way (an Argo Rollout, a
-/// Knative Service, an OpenKruise CloneSet). A candidate must hold `containers` to count.
-fn pod_spec_of(object: &serde_json::Value) -> Result<(&'static str, &serde_json::Value), String> {
-    let kind = object.get("kind").and_then(|k| k.as_str()).unwrap_or("");
-    let candidates: &[&'static str] = match kind {
-        "Pod" => &["/spec"],
-        "PodTemplate" => &["/template/spec"],
-        _ => &[
-            "/spec/template/spec",
-            "/spec/jobTemplate/spec/template/spec",
-        ],
-    };
-    for pointer in candidates {
-        if let Some(spec) = object.pointer(pointer) {
-            // A pod needs at least one container (the apiserver refuses one without): with
-            // none there is nothing to check, and counting it would let an empty run pass.
-            if spec
-                .get("containers")
-                .and_then(|c| c.as_array())
-                .is_some_and(|c| !c.is_empty())
-            {
-                return Ok((pointer, spec));
-            }
-            return Err(format!(
-                "{} has no containers, so it is not a pod template",
-                field_path(pointer)
-            ));
-        }
-    }
-    Err(if kind.is_empty() {
-        "it has no kind".into()
-    } else {
-        "it carries no pod template".into()
-    })
-}
-
-/// `/spec/template/spec` as `spec.template.spec`.
-fn field_path(pointer: &str) -> String {
-    pointer.trim_start_matches('/').replace('/', ".")
-}
-
-/// Checks the objects of one file's text into `report`.
-pub fn lint_text(file: &str, text: &str, rules: &PodRules, report: &mut LintReport) {
-    let (objects, errors) = crate::documents::parse_stream(text);
-    report.errors.extend(errors.into_iter().map(|e| InputError {
-        file: file.to_owned(),
-        document: Some(e.document),
-        line: Some(e.line),
-        column: e.column,
-        field: None,
-        message: e.message,
-    }));
-    for object in objects {
-        lint_object(file, &object, rules, report);
-    }
-}
-
-fn lint_object(file: &str, object: &Object, rules: &PodRules, report: &mut LintReport) {
-    let (kind, name) = (object.kind().to_owned(), object.name().to_owned());
-    let (pointer, spec) = match pod_spec_of(&object.value) {
-        Ok(found) => found,
-        Err(reason) => {
-            report.skipped.push(Skipped {
-                file: file.to_owned(),
-                document: object.document,
-                line: object.line,
-                kind,
-                name,
-                reason,
-            });
-            return;
-        }
-    };
-    // The template (`spec.template` of a Deployment, the object of a Pod) holds spec and metadata.
-    let template = pointer.strip_suffix("/spec").unwrap_or("");
-    let annotations = object
-        .value
-        .pointer(&format!("{template}/metadata/annotations"))
-        .and_then(|a| serde_json::from_value::<BTreeMap<String, String>>(a.clone()).ok());
-    let spec: PodSpec = match serde_path_to_error::deserialize(spec) {
-        Ok(spec) => spec,
-        Err(e) => {
-            let inner = e.path().to_string();
-            let mut field = field_path(pointer);
-            if inner != "." {
-                field = format!("{field}.{inner}");
-            }
-            if let Some(item) = object.item {
-                field = format!("items[{item}].{field}");
-            }
-            report.errors.push(InputError {
-                file: file.to_owned(),
-                document: Some(object.document),
-                line: Some(object.line),
-                column: None,
-                field: Some(field),
-                message: format!(
-                    "{kind} {name:?} has an invalid pod spec: {}",
-                    e.into_inner()
-                ),
-            });
-            return;
-        }
-    };
-    report.workloads += 1;
-    let mut prefix = field_path(template);
-    if let Some(item) = object.item {
-        prefix = format!("items[{item}].{prefix}");
-    }
-    let pod = PodFields::of_template(annotations.as_ref(), &spec);
-    report
-        .findings
-        .extend(check_pod(&pod, rules).into_iter().map(|v| Finding {
-            file: file.to_owned(),
-            document: object.document,
-            line: object.line,
-            kind: kind.clone(),
-            name: name.clone(),
-            container_kind: v.container.as_ref().map(|c| c.kind),
-            container: v.container.map(|c| c.name),
-            rule: v.rule,
-            field: if prefix.is_empty() || prefix.ends_with('.') {
-                format!("{prefix}{}", v.field)
-            } else {
-                format!("{prefix}.{}", v.field)
-            },
-            value: v.value,
-            message: v.message,
-        }));
-}
-
 fn is_manifest(path: &Path) -> bool {
     matches!(
         path.extension().and_then(|e| e.to_str()),
@@ -307,7 +85,7 @@ fn files(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<InputError>) {
     let mut found = Vec::new();
     let mut errors = Vec::new();
     let unreadable = |path: &Path, e: std::io::Error| {
-        InputError::whole_file(path, format!("cannot read it: {e}"))
+        InputError::whole_file(&path.display().to_string(), format!("cannot read it: {e}"))
     };
     for path in paths {
         let meta = match std::fs::metadata(path) {
@@ -407,7 +185,7 @@ fn render_table(report: &LintReport) -> String {
     text
 }
 
-pub fn lint(paths: &[PathBuf], rules: &PodRules) -> LintReport {
+pub fn lint(paths: &[PathBuf], rules: &LintRules) -> LintReport {
     let mut report = LintReport::default();
     let (files, errors) = files(paths);
     report.files = files.len();
@@ -418,16 +196,17 @@ pub fn lint(paths: &[PathBuf], rules: &PodRules) -> LintReport {
             Ok(bytes) => match String::from_utf8(bytes) {
                 Ok(text) => lint_text(&name, &text, rules, &mut report),
                 Err(e) => report.errors.push(InputError::whole_file(
-                    file,
+                    &name,
                     format!(
                         "it is not UTF-8 text (invalid byte at offset {})",
                         e.utf8_error().valid_up_to()
                     ),
                 )),
             },
-            Err(e) => report
-                .errors
-                .push(InputError::whole_file(file, format!("cannot read it: {e}"))),
+            Err(e) => report.errors.push(InputError::whole_file(
+                &name,
+                format!("cannot read it: {e}"),
+            )),
         }
     }
     report
@@ -447,12 +226,7 @@ pub fn exit_status(report: &LintReport) -> ExitStatus {
 }
 
 pub async fn run(global: &GlobalOptions, args: Args) -> anyhow::Result<ExitStatus> {
-    let rules = PodRules {
-        pod_security: args.pod_security.into(),
-        require_requests: args.require_requests,
-        ..PodRules::default()
-    };
-    let report = lint(&args.paths, &rules);
+    let report = lint(&args.paths, &args.rules()?);
     output::print(global.output, &report, render_table)?;
     for error in &report.errors {
         eprintln!("error: {error}");
@@ -477,7 +251,7 @@ mod tests {
 
     fn lint_one(text: &str) -> LintReport {
         let mut report = LintReport::default();
-        lint_text("test.yaml", text, &PodRules::default(), &mut report);
+        lint_text("test.yaml", text, &LintRules::default(), &mut report);
         report
     }
 
@@ -485,7 +259,7 @@ mod tests {
 
     #[test]
     fn the_repositorys_manifests_pass() {
-        let report = lint(&[repo_manifests()], &PodRules::default());
+        let report = lint(&[repo_manifests()], &LintRules::default());
         assert_eq!(report.findings, []);
         assert_eq!(report.errors, []);
         // The stable and canary Deployments.
@@ -529,100 +303,10 @@ mod tests {
     }
 
     #[test]
-    fn every_kind_with_a_pod_template_is_checked() {
-        let template = format!(
-            "template:\n    spec:\n      {}",
-            ROOT_CONTAINER.replace("\n    ", "\n        ")
-        );
-        for (kind, body) in [
-            ("Deployment", format!("spec:\n  {template}")),
-            ("PodTemplate", template.clone()),
-            (
-                "CronJob",
-                format!(
-                    "spec:\n  jobTemplate:\n    spec:\n      {}",
-                    template.replace("\n", "\n    ")
-                ),
-            ),
-            ("Rollout", format!("spec:\n  {template}")),
-            ("CloneSet", format!("spec:\n  {template}")),
-            ("Service", format!("spec:\n  {template}")),
-        ] {
-            let text = format!("apiVersion: x/v1\nkind: {kind}\nmetadata: {{name: w}}\n{body}");
-            let report = lint_one(&text);
-            assert_eq!(report.errors, [], "{kind}:\n{text}");
-            assert_eq!(report.workloads, 1, "{kind}:\n{text}");
-            let user = Rule::PodSecurity(policy_wasm::rules::Check::RunningAsNonRootUser);
-            let found = report.findings.iter().find(|f| f.rule == user);
-            assert!(found.is_some(), "{kind}");
-            let field = &found.map(|f| f.field.clone()).unwrap_or_default();
-            assert!(
-                field.ends_with("template.spec.containers[0].securityContext.runAsUser"),
-                "{kind}: {field}"
-            );
-        }
-    }
-
-    #[test]
-    fn objects_without_a_pod_template_are_listed_with_the_reason() {
-        let report = lint_one(
-            "kind: ConfigMap\nmetadata: {name: c}\n---\nkind: Widget\nmetadata: {name: w}\nspec: {template: {spec: {replicas: 1}}}\n---\nmetadata: {name: nokind}\n---\nkind: Pod\nmetadata: {name: empty}\nspec: {containers: []}\n",
-        );
-        let reasons: Vec<(&str, &str, usize)> = report
-            .skipped
-            .iter()
-            .map(|s| (s.kind.as_str(), s.reason.as_str(), s.line))
-            .collect();
-        assert_eq!(
-            reasons,
-            [
-                ("ConfigMap", "it carries no pod template", 1),
-                (
-                    "Widget",
-                    "spec.template.spec has no containers, so it is not a pod template",
-                    4
-                ),
-                ("", "it has no kind", 8),
-                (
-                    "Pod",
-                    "spec has no containers, so it is not a pod template",
-                    10
-                ),
-            ]
-        );
-        assert_eq!(report.workloads, 0);
-        assert_eq!(exit_status(&report), ExitStatus::Failed);
-    }
-
-    #[test]
-    fn a_type_error_names_the_document_line_and_field() {
-        let report = lint_one(&format!(
-            "kind: Pod\nmetadata: {{name: ok}}\nspec:\n  {ROOT_CONTAINER}---\nkind: Deployment\nmetadata: {{name: x}}\nspec:\n  template:\n    spec:\n      containers:\n      - name: a\n        resources: {{limits: [1]}}\n"
-        ));
-        assert_eq!(report.errors.len(), 1, "{:?}", report.errors);
-        let error = &report.errors[0];
-        assert_eq!((error.document, error.line), (Some(2), Some(10)), "{error}");
-        assert_eq!(
-            error.field.as_deref(),
-            Some("spec.template.spec.containers[0].resources.limits")
-        );
-        assert!(
-            error
-                .message
-                .starts_with("Deployment \"x\" has an invalid pod spec: invalid type"),
-            "{error}"
-        );
-        // The readable document is still checked and reported.
-        assert_eq!(report.workloads, 1);
-        assert!(!report.findings.is_empty());
-        assert_eq!(exit_status(&report), ExitStatus::Usage);
-    }
-
-    #[test]
     fn unreadable_paths_are_reported_with_the_rest() {
         let report = lint(
             &[PathBuf::from("/nonexistent/manifests"), repo_manifests()],
-            &PodRules::default(),
+            &LintRules::default(),
         );
         assert_eq!(report.workloads, 2);
         assert_eq!(report.errors.len(), 1);

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::PodSpec;
 use policy_wasm::rules::{ContainerKind, PodFields, PodRules, Rule, check_pod};
 use policy_wasm::settings::Settings;
 use serde::Serialize;
@@ -241,8 +240,10 @@ fn lint_object(file: &str, object: &Object, rules: &LintRules, report: &mut Lint
         .value
         .pointer(&format!("{template}/metadata/annotations"))
         .and_then(|a| serde_json::from_value::<BTreeMap<String, String>>(a.clone()).ok());
-    let spec: PodSpec = match serde_path_to_error::deserialize(spec) {
-        Ok(spec) => spec,
+    // Read as the policy reads a request: the fields its rules check, in k8s-openapi's types
+    // (a type error there names its field path); other fields are the apiserver's to judge.
+    let mut pod: PodFields = match serde_path_to_error::deserialize(spec) {
+        Ok(pod) => pod,
         Err(e) => {
             let inner = e.path().to_string();
             let mut field = field_path(pointer);
@@ -271,7 +272,7 @@ fn lint_object(file: &str, object: &Object, rules: &LintRules, report: &mut Lint
     if let Some(item) = object.item {
         prefix = format!("items[{item}].{prefix}");
     }
-    let pod = PodFields::of_template(annotations.as_ref(), &spec);
+    pod.annotations = annotations.unwrap_or_default();
     report
         .findings
         .extend(check_pod(&pod, &rules.pod).into_iter().map(|v| Finding {

@@ -16,13 +16,11 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::admissionregistration::v1::{
-    MatchResources, NamedRuleWithOperations, ValidatingAdmissionPolicy,
-    ValidatingAdmissionPolicyBinding, ValidatingAdmissionPolicyBindingSpec,
+    MatchResources, NamedRuleWithOperations, ValidatingAdmissionPolicyBindingSpec,
     ValidatingAdmissionPolicySpec, Validation, Variable,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
-    LabelSelector, LabelSelectorRequirement, ObjectMeta,
-};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
+use serde::Serialize;
 
 use crate::rules::{cel_parts, limits_cel, unchanged_by_update_cel};
 use crate::settings::{Job, Settings};
@@ -84,11 +82,32 @@ pub enum CelError {
     NothingToCheck,
 }
 
+/// The metadata the generated objects carry (k8s-openapi's `ObjectMeta` would bring its
+/// timestamps' code into the browser playground for nothing).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Metadata {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<BTreeMap<String, String>>,
+    pub labels: BTreeMap<String, String>,
+    pub name: String,
+}
+
+/// One generated object: a ValidatingAdmissionPolicy or its binding, with its spec in
+/// k8s-openapi's type.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Generated<Spec> {
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    pub metadata: Metadata,
+    pub spec: Spec,
+}
+
 /// The policy and its binding.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AdmissionPolicy {
-    pub policy: ValidatingAdmissionPolicy,
-    pub binding: ValidatingAdmissionPolicyBinding,
+    pub policy: Generated<ValidatingAdmissionPolicySpec>,
+    pub binding: Generated<ValidatingAdmissionPolicyBindingSpec>,
 }
 
 /// The kinds the policy handles, as the shipped ClusterAdmissionPolicy's rules name them:
@@ -197,17 +216,18 @@ pub fn admission_policy(
         reason: Some("Forbidden".to_owned()),
     };
     let labels = BTreeMap::from([("app.kubernetes.io/part-of".to_owned(), "bizra".to_owned())]);
-    let policy = ValidatingAdmissionPolicy {
-        metadata: ObjectMeta {
-            name: Some(NAME.to_owned()),
-            labels: Some(labels.clone()),
+    let policy = Generated {
+        api_version: "admissionregistration.k8s.io/v1",
+        kind: "ValidatingAdmissionPolicy",
+        metadata: Metadata {
             annotations: Some(BTreeMap::from([(
                 NOT_COVERED_ANNOTATION.to_owned(),
                 NOT_COVERED.to_owned(),
             )])),
-            ..ObjectMeta::default()
+            labels: labels.clone(),
+            name: NAME.to_owned(),
         },
-        spec: Some(ValidatingAdmissionPolicySpec {
+        spec: ValidatingAdmissionPolicySpec {
             failure_policy: Some("Fail".to_owned()),
             match_constraints: Some(MatchResources {
                 resource_rules: Some(resource_rules()),
@@ -216,8 +236,7 @@ pub fn admission_policy(
             variables: Some(variables),
             validations: Some(vec![validation]),
             ..ValidatingAdmissionPolicySpec::default()
-        }),
-        status: None,
+        },
     };
     let mut expressions: Vec<LabelSelectorRequirement> = Vec::new();
     if !settings.exempt_namespaces.is_empty() {
@@ -234,11 +253,13 @@ pub fn admission_policy(
             match_expressions: (!expressions.is_empty()).then_some(expressions),
             match_labels: scoped.match_labels,
         });
-    let binding = ValidatingAdmissionPolicyBinding {
-        metadata: ObjectMeta {
-            name: Some(NAME.to_owned()),
-            labels: Some(labels),
-            ..ObjectMeta::default()
+    let binding = Generated {
+        api_version: "admissionregistration.k8s.io/v1",
+        kind: "ValidatingAdmissionPolicyBinding",
+        metadata: Metadata {
+            annotations: None,
+            labels,
+            name: NAME.to_owned(),
         },
         spec: ValidatingAdmissionPolicyBindingSpec {
             policy_name: NAME.to_owned(),
@@ -263,8 +284,8 @@ mod tests {
         generated
             .policy
             .spec
+            .variables
             .as_ref()
-            .and_then(|s| s.variables.as_ref())
             .expect("variables")
             .iter()
             .map(|v| v.name.clone())
@@ -285,8 +306,8 @@ mod tests {
         let violations = generated
             .policy
             .spec
+            .variables
             .as_ref()
-            .and_then(|s| s.variables.as_ref())
             .and_then(|v| v.iter().find(|v| v.name == "violations"))
             .expect("violations")
             .expression
@@ -416,7 +437,7 @@ mod tests {
         let rules = generated
             .policy
             .spec
-            .and_then(|s| s.match_constraints)
+            .match_constraints
             .and_then(|m| m.resource_rules)
             .expect("rules");
         let resources: Vec<String> = rules

@@ -43,6 +43,12 @@ printf 'policy_wasm.wasm: %s bytes\n' "$(stat -c %s "$wasm")" >&2
 step "unit, snapshot and compiled-policy tests"
 POLICY_WASM="$wasm" cargo test --workspace
 
+# The browser playground (wasm-bindgen) built as the release publishes it, then driven in
+# Debian's headless Chromium through chromedriver: the page must say what `lint` says.
+step "the browser playground in headless Chromium"
+bash playground/build.sh
+cargo test --workspace --test playground -- --ignored --skip benchmark --test-threads=1 --nocapture
+
 wait_for_tools
 
 # Every cargo call below selects the whole workspace, like the one above: selecting one package

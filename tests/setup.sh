@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests and the demo need on a fresh Debian 12 machine (as root), once:
-# Debian packages, the wasm32-wasip1 Rust target, and the Go-built cluster binaries.
+# Debian packages, the wasm32-wasip1 and wasm32-unknown-unknown Rust targets, and the Go-built
+# cluster binaries.
 # `--no-tools` skips the Go builds (tests/run.sh builds them in the background beside Rust).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -8,8 +9,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 log() { printf '[setup] %s\n' "$*" >&2; }
 
 # docker-registry is the OCI registry the signature tests push to and verify from; libssl-dev and
-# pkg-config build the OpenSSL TLS backend of the sigstore client those tests use.
-debian_packages=(etcd-server iproute2 prometheus curl ca-certificates openssl docker-registry libssl-dev pkg-config)
+# pkg-config build the OpenSSL TLS backend of the sigstore client those tests use; chromium and
+# chromium-driver run the playground's browser test (no browser download).
+debian_packages=(etcd-server iproute2 prometheus curl ca-certificates openssl docker-registry libssl-dev pkg-config chromium chromium-driver)
 missing=()
 for pkg in "${debian_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
@@ -20,9 +22,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if ! rustup target list --installed | grep -qx wasm32-wasip1; then
-  log "adding the wasm32-wasip1 Rust target"
-  rustup target add wasm32-wasip1
-fi
+for target in wasm32-wasip1 wasm32-unknown-unknown; do
+  if ! rustup target list --installed | grep -qx "$target"; then
+    log "adding the $target Rust target"
+    rustup target add "$target"
+  fi
+done
 
 [ "${1:-}" = --no-tools ] || "$here/cluster/build-tools.sh"

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the seed corpora of the fuzz targets (fuzz/corpus/<target>/) from the repository's
 fixtures: policy-wasm/test_data, the shipped ClusterAdmissionPolicy settings, manifests/, the YAML
-of kubectl-bizra/tests/lint, the image reference vectors, and a few hand-written cases.
+of the lint tests (plugin and offline crate), the playground's examples, the image reference vectors, and a few hand-written cases.
 Run it from anywhere after a fixture changes: python3 fuzz/make-corpus.py (needs PyYAML)."""
 
 import hashlib
@@ -40,7 +40,7 @@ CERTIFICATE = (REPO / "policy-host/tests/support/certs/release.pem").read_text()
 
 
 def settings_variants():
-    policy = yaml.safe_load((REPO / "manifests/policy/clusteradmissionpolicy.yaml").read_text())
+    policy = yaml.safe_load((REPO / "manifests/policy/bizra-secure-pods.yaml").read_text())
     return {
         "shipped": policy["spec"]["settings"],
         "pod-rules": {"allowedUnsigned": ["*"], "exemptNamespaces": ["kube-system"]},
@@ -107,10 +107,15 @@ def plugin_corpora():
     for path in sorted((REPO / "manifests").rglob("*")):
         if path.is_file():
             write("lint", f"manifests.{path.relative_to(REPO / 'manifests').as_posix().replace('/', '.')}", path.read_bytes())
-    lint_tests = (REPO / "kubectl-bizra/tests/lint/main.rs").read_text()
+    lint_tests = "".join(
+        (REPO / path).read_text()
+        for path in ["kubectl-bizra/tests/lint/main.rs", "kubectl-bizra/src/cmd/lint.rs", "offline/src/lint.rs", "offline/src/documents.rs"]
+    )
     for literal in rust_literals(lint_tests):
         if "kind:" in literal:
             write("lint", None, literal)
+    for path in sorted((REPO / "playground/examples").glob("*.yaml")):
+        write("lint", f"example.{path.name}", path.read_bytes())
     for fixture in sorted((REPO / "policy-wasm/test_data").glob("*.json")):
         obj = json.loads(fixture.read_text()).get("object")
         if obj:

@@ -5,7 +5,7 @@
 # (the CLI of exactly the version in Cargo.lock, installed once into $BIZRA_CACHE) writes the
 # page's glue, and binaryen's wasm-opt (from the npm registry, once into $BIZRA_CACHE: Debian's is
 # too old for what Rust emits) shrinks the module; the page's own files are copied beside it.
-# Prints the module's size, raw and gzip.
+# Prints the module's size, raw and gzip, and fails when it is over 1 MiB.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
@@ -39,4 +39,8 @@ module="$out/bizra_playground_bg.wasm"
   --enable-mutable-globals --enable-reference-types -o "$module" "$module"
 build=$(sha256sum "$module" "$out/bizra_playground.js" playground/web/* | sha256sum | cut -c1-16)
 sed "s/__VERSION__/bizra-playground-$build/" playground/web/sw.js > "$out/sw.js"
-log "$(stat -c %s "$module") bytes of WebAssembly ($(gzip -9c "$module" | wc -c) gzip), in $out"
+size=$(stat -c %s "$module")
+log "$size bytes of WebAssembly ($(gzip -9c "$module" | wc -c) gzip), in $out"
+# The budget every visitor downloads (issue 17): over it, the build fails.
+budget=1048576
+[ "$size" -le "$budget" ] || { log "the module is over its budget of $budget bytes"; exit 1; }

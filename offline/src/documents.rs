@@ -3,7 +3,11 @@
 //! and line and does not hide the others. `kind: *List` objects are flattened into their items.
 //! `deploy` and `lint` both read manifests through here.
 
+use std::sync::Arc;
+
 use serde_json::Value;
+
+use crate::positions::Source;
 
 /// One object of a stream, with where it stands for messages.
 #[derive(Debug, Clone, PartialEq)]
@@ -15,6 +19,8 @@ pub struct Object {
     /// For an item of a `*List` document, its position in `items`, from 0.
     pub item: Option<usize>,
     pub value: Value,
+    /// The document's text, to find a field's line in (shared by the items of a `*List`).
+    pub source: Arc<Source>,
 }
 
 impl Object {
@@ -80,8 +86,20 @@ fn parse_json_stream(
             Some(Ok(value)) => {
                 document += 1;
                 let skipped = text[start..].len() - text[start..].trim_start().len();
-                let line = 1 + text[..start + skipped].matches('\n').count();
-                push_value(objects, errors, document, line, None, value);
+                let begin = start + skipped;
+                let line = 1 + text[..begin].matches('\n').count();
+                let line_start = text[..begin].rfind('\n').map_or(0, |at| at + 1);
+                let source = Arc::new(Source {
+                    text: text[begin..stream.byte_offset()].to_owned(),
+                    first_line: line,
+                    first_column_offset: text[line_start..begin].chars().count(),
+                });
+                let at = Place {
+                    document,
+                    line,
+                    item: None,
+                };
+                push_value(objects, errors, &at, &source, value);
             }
             Some(Err(_)) if document == 0 => return false,
             Some(Err(e)) => {
@@ -108,7 +126,19 @@ fn parse_yaml_documents(text: &str, objects: &mut Vec<Object>, errors: &mut Vec<
         let line = body_line + offset;
         match serde_saphyr::from_str::<Value>(&body) {
             Ok(Value::Null) => {}
-            Ok(value) => push_value(objects, errors, document, line, None, value),
+            Ok(value) => {
+                let source = Arc::new(Source {
+                    text: body,
+                    first_line: body_line,
+                    first_column_offset: 0,
+                });
+                let at = Place {
+                    document,
+                    line,
+                    item: None,
+                };
+                push_value(objects, errors, &at, &source, value);
+            }
             Err(e) => errors.push(yaml_error(document, body_line, &e)),
         }
     }
@@ -168,15 +198,26 @@ fn is_content_line(line: &str) -> bool {
     !(line.is_empty() || line.starts_with('#') || line.starts_with('%'))
 }
 
+/// Where a value of a stream stands: its document, the document's line, its `*List` item.
+struct Place {
+    document: usize,
+    line: usize,
+    item: Option<usize>,
+}
+
 /// An object, or the items of a `*List` (a list inside a list too), each an object.
 fn push_value(
     objects: &mut Vec<Object>,
     errors: &mut Vec<DocumentError>,
-    document: usize,
-    line: usize,
-    item: Option<usize>,
+    at: &Place,
+    source: &Arc<Source>,
     value: Value,
 ) {
+    let Place {
+        document,
+        line,
+        item,
+    } = *at;
     let is_list = value
         .get("kind")
         .and_then(Value::as_str)
@@ -188,14 +229,12 @@ fn push_value(
             };
             for (index, value) in items.into_iter().enumerate() {
                 // Items of a nested list are numbered within the outermost one.
-                push_value(
-                    objects,
-                    errors,
+                let at = Place {
                     document,
                     line,
-                    Some(item.unwrap_or(index)),
-                    value,
-                );
+                    item: Some(item.unwrap_or(index)),
+                };
+                push_value(objects, errors, &at, source, value);
             }
         }
         Value::Object(map) => objects.push(Object {
@@ -203,6 +242,7 @@ fn push_value(
             line,
             item,
             value: Value::Object(map),
+            source: Arc::clone(source),
         }),
         other => errors.push(DocumentError {
             document,

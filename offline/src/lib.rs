@@ -6,6 +6,7 @@
 
 pub mod documents;
 pub mod lint;
+pub mod positions;
 pub mod settings;
 pub mod vap;
 

@@ -9,6 +9,7 @@ use policy_wasm::settings::Settings;
 use serde::Serialize;
 
 use crate::documents::Object;
+use crate::positions::DocumentPositions;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -27,6 +28,12 @@ pub struct Finding {
     pub rule: Rule,
     /// Where in the object, e.g. `spec.template.spec.containers[0].securityContext.privileged`.
     pub field: String,
+    /// The field's line and column in the file; when the field is missing, those of the nearest
+    /// enclosing field that is there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field_line: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field_column: Option<usize>,
     /// The value found there; absent when the field is missing.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
@@ -273,9 +280,19 @@ fn lint_object(file: &str, object: &Object, rules: &LintRules, report: &mut Lint
         prefix = format!("items[{item}].{prefix}");
     }
     pod.annotations = annotations.unwrap_or_default();
-    report
-        .findings
-        .extend(check_pod(&pod, &rules.pod).into_iter().map(|v| Finding {
+    let violations = check_pod(&pod, &rules.pod);
+    if violations.is_empty() {
+        return;
+    }
+    let positions = DocumentPositions::read(&object.source);
+    report.findings.extend(violations.into_iter().map(|v| {
+        let field = if prefix.is_empty() || prefix.ends_with('.') {
+            format!("{prefix}{}", v.field)
+        } else {
+            format!("{prefix}.{}", v.field)
+        };
+        let position = positions.as_ref().and_then(|p| p.locate(&field));
+        Finding {
             file: file.to_owned(),
             document: object.document,
             line: object.line,
@@ -284,14 +301,13 @@ fn lint_object(file: &str, object: &Object, rules: &LintRules, report: &mut Lint
             container_kind: v.container.as_ref().map(|c| c.kind),
             container: v.container.map(|c| c.name),
             rule: v.rule,
-            field: if prefix.is_empty() || prefix.ends_with('.') {
-                format!("{prefix}{}", v.field)
-            } else {
-                format!("{prefix}.{}", v.field)
-            },
+            field,
+            field_line: position.map(|p| p.line),
+            field_column: position.map(|p| p.column),
             value: v.value,
             message: v.message,
-        }));
+        }
+    }));
 }
 
 #[cfg(test)]
@@ -339,6 +355,40 @@ mod tests {
                 "{kind}: {field}"
             );
         }
+    }
+
+    /// (rule, field line, field column) of each finding.
+    fn places(report: &LintReport) -> Vec<(&str, Option<usize>, Option<usize>)> {
+        report
+            .findings
+            .iter()
+            .map(|f| (f.rule.name(), f.field_line, f.field_column))
+            .collect()
+    }
+
+    #[test]
+    fn findings_point_at_their_field_in_yaml_lists_and_json() {
+        let yaml = format!(
+            "kind: ConfigMap\nmetadata: {{name: c}}\n---\nkind: List\nitems:\n- kind: Pod\n  metadata: {{name: a}}\n  spec:\n    {}",
+            ROOT_CONTAINER.replace("\n    ", "\n      ")
+        );
+        let report = lint_one(&yaml);
+        // runAsUser: 0 on line 12 (`        securityContext: {runAsUser: 0, ...}`); runAsNonRoot
+        // is missing, so the container's securityContext (the nearest field there) is named.
+        assert_eq!(
+            places(&report),
+            [
+                ("runAsNonRoot", Some(12), Some(9)),
+                ("runAsUser", Some(12), Some(27))
+            ],
+            "{:#?}",
+            report.findings
+        );
+        // Two JSON values on one line: the second's columns count from the line's start.
+        let json = r#"{"kind": "ConfigMap"} {"kind": "Pod", "metadata": {"name": "b"}, "spec": {"hostPID": true, "securityContext": {"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}}, "containers": [{"name": "c", "securityContext": {"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}}, "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]}}"#;
+        let report = lint_one(json);
+        let column = json.find("\"hostPID\"").expect("hostPID") + 1;
+        assert_eq!(places(&report), [("hostNamespaces", Some(1), Some(column))]);
     }
 
     #[test]

@@ -25,6 +25,16 @@ struct List {
     items: [serde_json::Value; 2],
 }
 
+/// The binding's action when none is asked for, as `kubectl bizra policy vap` chooses it: a
+/// policy in monitor mode only records (audit), any other denies.
+pub fn default_action(source: &crate::settings::PolicySource) -> policy_wasm::cel::Action {
+    if source.monitor {
+        policy_wasm::cel::Action::Audit
+    } else {
+        policy_wasm::cel::Action::Deny
+    }
+}
+
 pub fn render(generated: &AdmissionPolicy, format: VapFormat) -> Result<String, RenderError> {
     let error = |e: &dyn std::fmt::Display| RenderError(e.to_string());
     // Both forms are written from the JSON values (keys in order), so the objects' serializers

@@ -1,9 +1,11 @@
 // The playground page: the editor, the settings pane, the results, the share link and the
 // ValidatingAdmissionPolicy. Every verdict comes from bizra_playground (the plugin's own lint,
 // compiled to WebAssembly); this file only moves text in and out of it.
-import init, { examples, lint, shipped_settings, vap } from './bizra_playground.js';
+//
+// A fault of the input (settings that cannot be read) is an Error the module throws. A bug in
+// the module (a panic) aborts it with a WebAssembly.RuntimeError: the page then says so, clears
+// what it showed, and starts a fresh instance for the next evaluation.
 
-const started = performance.now();
 const $ = (id) => document.getElementById(id);
 const manifest = $('manifest');
 const settings = $('settings');
@@ -11,8 +13,43 @@ const gutter = $('gutter');
 const exampleSelect = $('example');
 const FILE = 'manifest.yaml';
 
-// What the page measured, for the browser test and the benchmarks.
-window.bizraPlayground = { ready: false, firstVerdictMs: null, lastEvaluationMs: null, evaluations: 0 };
+// What the page measured, for the browser test and the benchmarks. firstVerdictMs counts from
+// the start of the navigation (performance.now()'s origin), so it includes every download.
+window.bizraPlayground = {
+  ready: false, firstVerdictMs: null, lastEvaluationMs: null, evaluations: 0, instances: 0, report: null, state: 'loading',
+};
+const page = window.bizraPlayground;
+
+// The module's functions; replaced by a fresh instance after an internal error.
+let engine = null;
+
+async function loadEngine() {
+  // Each import of a URL of its own is a module (and a WebAssembly instance) of its own.
+  const glue = await import(page.instances === 0 ? './bizra_playground.js' : `./bizra_playground.js?instance=${page.instances}`);
+  await glue.default();
+  page.instances += 1;
+  return glue;
+}
+
+class InternalError extends Error {}
+
+/// Calls into the module; an abort (a panic) becomes an InternalError after the next instance is
+/// on its way, any other throw is the input's fault and is passed on.
+function guarded(call) {
+  try {
+    return call(engine);
+  } catch (error) {
+    if (error instanceof WebAssembly.RuntimeError) {
+      const broken = engine;
+      engine = null;
+      loadEngine().then((fresh) => {
+        if (engine === null || engine === broken) engine = fresh;
+      });
+      throw new InternalError(`the rules stopped on an internal error (${error.message}); the browser console has the details`);
+    }
+    throw error;
+  }
+}
 
 function text(tag, content, attributes = {}) {
   const node = document.createElement(tag);
@@ -29,11 +66,12 @@ function updateGutter() {
   gutter.scrollTop = manifest.scrollTop;
 }
 
-/// Puts the caret at the start of `line` (from 1) and scrolls there.
-function goToLine(line) {
+/// Puts the caret at `line` and `column` (from 1) and scrolls there.
+function goTo(line, column = 1) {
   const lines = manifest.value.split('\n');
   let offset = 0;
   for (let i = 0; i < line - 1 && i < lines.length; i++) offset += lines[i].length + 1;
+  offset += Math.max(0, column - 1);
   manifest.focus();
   manifest.setSelectionRange(offset, offset);
   const lineHeight = parseFloat(getComputedStyle(manifest).lineHeight) || 18;
@@ -60,6 +98,18 @@ function plural(n, word) {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
+function clearResults(state, summary) {
+  $('results').tBodies[0].replaceChildren();
+  $('problem-list').replaceChildren();
+  $('problems').hidden = true;
+  $('skipped-list').replaceChildren();
+  $('skipped').hidden = true;
+  $('results').dataset.state = state;
+  $('summary').textContent = summary;
+  page.report = null;
+  page.state = state;
+}
+
 function showReport(report) {
   const body = $('results').tBodies[0];
   body.replaceChildren();
@@ -70,10 +120,12 @@ function showReport(report) {
       text('td', containerLabel(f)),
       text('td', f.rule),
       text('td', f.message),
+      text('td', f.field),
     );
+    const line = f.fieldLine ?? f.line;
     const lineCell = document.createElement('td');
-    const go = text('button', String(f.line), { type: 'button', class: 'line', 'aria-label': `Go to line ${f.line}` });
-    go.addEventListener('click', () => goToLine(f.line));
+    const go = text('button', String(line), { type: 'button', class: 'line', 'aria-label': `Go to line ${line}` });
+    go.addEventListener('click', () => goTo(line, f.fieldColumn ?? 1));
     lineCell.append(go);
     row.append(lineCell);
     body.append(row);
@@ -89,34 +141,49 @@ function showReport(report) {
   if (report.errors.length > 0) summary += `, ${plural(report.errors.length, 'input')} that cannot be read`;
   if (report.workloads === 0 && report.errors.length === 0) summary = 'No workload found: nothing carries a pod template.';
   $('summary').textContent = summary;
-  $('results').dataset.state = report.findings.length === 0 && report.errors.length === 0 ? 'pass' : 'fail';
+  const state = report.findings.length === 0 && report.errors.length === 0 ? 'pass' : 'fail';
+  $('results').dataset.state = state;
+  page.report = report;
+  page.state = state;
+}
+
+function settingsFault(message) {
+  $('settings-error').textContent = message ?? '';
+  $('settings-error').hidden = message === null;
+  settings.setAttribute('aria-invalid', message === null ? 'false' : 'true');
 }
 
 function evaluate() {
+  if (engine === null) {
+    clearResults('error', 'The rules are restarting after an internal error; edit to try again.');
+    return;
+  }
   const t0 = performance.now();
   let report;
   try {
-    report = JSON.parse(lint(FILE, manifest.value, settings.value));
-    $('settings-error').hidden = true;
+    report = JSON.parse(guarded((m) => m.lint(FILE, manifest.value, settings.value)));
   } catch (error) {
-    $('settings-error').textContent = String(error);
-    $('settings-error').hidden = false;
-    $('summary').textContent = 'The settings cannot be read; fix them to see results.';
+    if (error instanceof InternalError) {
+      settingsFault(null);
+      clearResults('error', `No results: ${error.message}.`);
+    } else {
+      settingsFault(`The settings cannot be read: ${error.message ?? error}`);
+      clearResults('error', 'The settings cannot be read; fix them to see results.');
+    }
     return;
   }
-  const state = window.bizraPlayground;
-  state.lastEvaluationMs = performance.now() - t0;
-  state.evaluations += 1;
+  settingsFault(null);
+  page.lastEvaluationMs = performance.now() - t0;
+  page.evaluations += 1;
   showReport(report);
-  if (state.firstVerdictMs === null) state.firstVerdictMs = performance.now() - started;
-  state.report = report;
+  if (page.firstVerdictMs === null) page.firstVerdictMs = performance.now();
 }
 
 function showVap() {
   try {
-    $('vap').textContent = vap(settings.value, $('vap-action').value);
+    $('vap').textContent = guarded((m) => m.vap(settings.value, $('vap-action').value));
   } catch (error) {
-    $('vap').textContent = `# ${error}`;
+    $('vap').textContent = `# ${error.message ?? error}`;
   }
 }
 
@@ -145,53 +212,91 @@ async function unpack(packed) {
   return JSON.parse(await new Response(stream).text());
 }
 
+function shareStatus(message) {
+  $('share-status').textContent = message;
+}
+
+/// The manifest and settings of a share link in the fragment; `undefined` when there is none,
+/// `null` (and the reason said) when it cannot be read.
 async function fromFragment() {
-  const match = /(?:^#|&)s=([A-Za-z0-9_-]+)/.exec(location.hash);
-  if (!match) return null;
+  const match = /(?:^#|&)s=([^&]*)/.exec(location.hash);
+  if (!match) return undefined;
   try {
     const value = await unpack(match[1]);
     if (typeof value.manifest === 'string' && typeof value.settings === 'string') return value;
+    throw new Error('it holds no manifest and settings');
   } catch (error) {
-    $('summary').textContent = `The shared link cannot be read (${error}); showing an example.`;
+    shareStatus(`The shared link cannot be read (${error.message ?? error}); showing what was here before.`);
   }
   return null;
 }
 
-async function main() {
-  await init();
-  const list = JSON.parse(examples());
-  list.forEach((example, i) => exampleSelect.append(text('option', example.name, { value: String(i) })));
+/// A link's content replaces the page's; the fragment stays only while the page shows it.
+async function openShared() {
   const shared = await fromFragment();
-  if (shared) {
-    manifest.value = shared.manifest;
-    settings.value = shared.settings;
-  } else {
-    manifest.value = list[1].manifest;
-    exampleSelect.value = '1';
-    settings.value = shipped_settings();
-  }
+  if (!shared) return shared;
+  manifest.value = shared.manifest;
+  settings.value = shared.settings;
+  exampleSelect.value = '';
+  shareStatus('Showing a shared link.');
   updateGutter();
   evaluate();
   showVap();
+  return shared;
+}
+
+function forgetFragment() {
+  if (location.hash) {
+    history.replaceState(null, '', location.pathname + location.search);
+    shareStatus('');
+  }
+}
+
+async function copy(what, content) {
+  try {
+    await navigator.clipboard.writeText(content);
+    $('copy-status').textContent = `${what} copied.`;
+  } catch (error) {
+    $('copy-status').textContent = `${what} could not be copied (${error.message ?? error}); select it and copy by hand.`;
+  }
+}
+
+async function main() {
+  engine = await loadEngine();
+  const list = JSON.parse(engine.examples());
+  list.forEach((example, i) => exampleSelect.append(text('option', example.name, { value: String(i) })));
+  manifest.value = list[1].manifest;
+  exampleSelect.value = '1';
+  settings.value = engine.shipped_settings();
+  updateGutter();
+  const shared = await openShared();
+  if (!shared) {
+    evaluate();
+    showVap();
+  }
 
   manifest.addEventListener('input', () => {
     exampleSelect.value = '';
+    forgetFragment();
     updateGutter();
     schedule();
   });
   manifest.addEventListener('scroll', () => { gutter.scrollTop = manifest.scrollTop; });
   settings.addEventListener('input', () => {
+    forgetFragment();
     schedule();
     showVap();
   });
   exampleSelect.addEventListener('change', () => {
     if (exampleSelect.value === '') return;
+    forgetFragment();
     manifest.value = list[Number(exampleSelect.value)].manifest;
     updateGutter();
     evaluate();
   });
   $('reset-settings').addEventListener('click', () => {
-    settings.value = shipped_settings();
+    forgetFragment();
+    settings.value = engine ? engine.shipped_settings() : settings.value;
     evaluate();
     showVap();
   });
@@ -202,17 +307,29 @@ async function main() {
     link.hash = `s=${packed}`;
     $('share-link').value = link.href;
     history.replaceState(null, '', link.href);
+    shareStatus('The link holds what the page shows now.');
     $('share-link').select();
   });
-  $('copy-link').addEventListener('click', () => navigator.clipboard?.writeText($('share-link').value));
-  $('copy-vap').addEventListener('click', () => navigator.clipboard?.writeText($('vap').textContent));
-  window.bizraPlayground.evaluate = evaluate;
-  window.bizraPlayground.ready = true;
+  window.addEventListener('hashchange', () => { openShared(); });
+  $('copy-link').addEventListener('click', () => copy('The link', $('share-link').value));
+  $('copy-vap').addEventListener('click', () => copy('The policy', $('vap').textContent));
+  page.evaluate = evaluate;
+  page.internalErrorForTests = () => {
+    try {
+      guarded((m) => m.internal_error_for_tests());
+    } catch (error) {
+      clearResults('error', `No results: ${error.message}.`);
+      return error instanceof InternalError;
+    }
+    return false;
+  };
+  page.ready = true;
   if ('serviceWorker' in navigator) {
     navigator.serviceWorker.register('./sw.js').catch(() => {});
   }
 }
 
 main().catch((error) => {
-  $('summary').textContent = `The playground could not start: ${error}`;
+  $('summary').textContent = `The playground could not start: ${error.message ?? error}`;
+  page.state = 'error';
 });

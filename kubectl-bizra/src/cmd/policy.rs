@@ -79,7 +79,9 @@ pub fn read_settings(path: Option<&Path>) -> Result<PolicySource, Error> {
 pub fn render(generated: &AdmissionPolicy, format: OutputFormat) -> anyhow::Result<String> {
     let format = match format {
         OutputFormat::Json => VapFormat::Json,
-        OutputFormat::Yaml | OutputFormat::Table => VapFormat::Yaml,
+        OutputFormat::Yaml | OutputFormat::Table | OutputFormat::Junit | OutputFormat::Sarif => {
+            VapFormat::Yaml
+        }
     };
     Ok(vap::render(generated, format)?)
 }
@@ -88,15 +90,16 @@ pub async fn run(global: &GlobalOptions, args: Args) -> anyhow::Result<ExitStatu
     match args.command {
         PolicyCommand::Vap(args) => {
             let source = read_settings(args.settings.as_deref())?;
-            let action = match (args.action, source.monitor) {
-                (Some(action), _) => action.into(),
-                (None, true) => {
-                    eprintln!(
-                        "the policy is in monitor mode: the binding audits (--action sets another)"
-                    );
-                    Action::Audit
+            let action = match args.action {
+                Some(action) => action.into(),
+                None => {
+                    if source.monitor {
+                        eprintln!(
+                            "the policy is in monitor mode: the binding audits (--action sets another)"
+                        );
+                    }
+                    vap::default_action(&source)
                 }
-                (None, false) => Action::Deny,
             };
             let generated = cel::admission_policy(&source.settings, action, &source.scope)
                 .map_err(|e| Error::Usage(e.to_string()))?;

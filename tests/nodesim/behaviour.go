@@ -16,9 +16,7 @@ const (
 	annReady = annotationPrefix + "ready"
 	// "false": /health answers 500.
 	annHealthy = annotationPrefix + "healthy"
-	// Synthetic RPC requests per second counted into the request metrics (default 20; 0 = no traffic).
-	annRequestRate = annotationPrefix + "request-rate"
-	// Fraction (0..1) of RPC requests, synthetic or real, that fail with HTTP 500.
+	// Fraction (0..1) of the RPC requests a pod serves that fail with HTTP 500.
 	annErrorRatio = annotationPrefix + "error-ratio"
 	// Typical RPC latency in milliseconds (default 20).
 	annLatencyMs = annotationPrefix + "latency-ms"
@@ -47,7 +45,6 @@ type Behaviour struct {
 	DropMetrics       map[string]bool
 	Ready             bool
 	Healthy           bool
-	RequestRate       float64
 	ErrorRatio        float64
 	Latency           time.Duration
 	Finality          time.Duration
@@ -68,7 +65,6 @@ func defaultBehaviour() Behaviour {
 		DropMetrics:     map[string]bool{},
 		Ready:           true,
 		Healthy:         true,
-		RequestRate:     20,
 		Latency:         20 * time.Millisecond,
 		Finality:        300 * time.Microsecond,
 		PoIGenerateRate: 12000,
@@ -85,7 +81,6 @@ func parseBehaviour(annotations map[string]string) Behaviour {
 	}
 	b.Ready = annotations[annReady] != "false"
 	b.Healthy = annotations[annHealthy] != "false"
-	b.RequestRate = floatOr(annotations[annRequestRate], b.RequestRate)
 	b.ErrorRatio = clamp01(floatOr(annotations[annErrorRatio], 0))
 	b.Latency = millis(annotations[annLatencyMs], b.Latency)
 	b.Finality = millis(annotations[annFinalityMs], b.Finality)

@@ -21,7 +21,6 @@ func TestEveryAnnotationIsRead(t *testing.T) {
 		annDropMetrics:       " bizra_poi_verify_seconds, ,bizra_errors_total",
 		annReady:             "false",
 		annHealthy:           "false",
-		annRequestRate:       "5.5",
 		annErrorRatio:        "0.25",
 		annLatencyMs:         "250",
 		annFinalityMs:        "1.5",
@@ -40,7 +39,6 @@ func TestEveryAnnotationIsRead(t *testing.T) {
 		DropMetrics:       map[string]bool{"bizra_poi_verify_seconds": true, "bizra_errors_total": true},
 		Ready:             false,
 		Healthy:           false,
-		RequestRate:       5.5,
 		ErrorRatio:        0.25,
 		Latency:           250 * time.Millisecond,
 		Finality:          1500 * time.Microsecond,
@@ -63,7 +61,6 @@ func TestBadValuesFallBackToTheDefaults(t *testing.T) {
 	defaults := defaultBehaviour()
 	got := parseBehaviour(map[string]string{
 		annReady:            "no",
-		annRequestRate:      "-3",
 		annErrorRatio:       "lots",
 		annLatencyMs:        "-1",
 		annFinalityMs:       "soon",
@@ -76,7 +73,7 @@ func TestBadValuesFallBackToTheDefaults(t *testing.T) {
 	if !got.Ready {
 		t.Error("only \"false\" makes a pod unready")
 	}
-	if got.RequestRate != defaults.RequestRate || got.Latency != defaults.Latency ||
+	if got.Latency != defaults.Latency ||
 		got.Finality != defaults.Finality || got.PoIGenerateRate != defaults.PoIGenerateRate {
 		t.Errorf("bad numbers must keep the defaults: %+v", got)
 	}
@@ -88,8 +85,5 @@ func TestBadValuesFallBackToTheDefaults(t *testing.T) {
 func TestAnErrorRatioAboveOneIsClamped(t *testing.T) {
 	if got := parseBehaviour(map[string]string{annErrorRatio: "7"}).ErrorRatio; got != 1 {
 		t.Errorf("error ratio 7 read as %v, want 1", got)
-	}
-	if got := parseBehaviour(map[string]string{annRequestRate: "0"}).RequestRate; got != 0 {
-		t.Errorf("request rate 0 (no traffic) read as %v", got)
 	}
 }

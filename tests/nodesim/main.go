@@ -96,6 +96,7 @@ func main() {
 	log.Printf("nodesim serving pods from %s, control on %s", *netns, *control)
 
 	go reg.run(ctx)
+	go reg.runTraffic(ctx, client)
 	if *fileSD != "" {
 		go reg.writeFileSD(ctx, *fileSD)
 	}

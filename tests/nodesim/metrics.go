@@ -127,15 +127,10 @@ func (m *podMetrics) advance(now time.Time, b Behaviour) {
 	m.rounds += finalityChecksPerSecond * dt
 	m.poiGenerate.observeSpread(poiGenerateTypical, b.PoIGenerateRate*dt)
 	m.poiVerify.observeSpread(poiVerifyTypical, b.PoIVerifyRate*dt)
-	requests := b.RequestRate * dt
-	failed := requests * b.ErrorRatio
-	m.requests["500"] += failed
-	m.requests["200"] += requests - failed
-	m.errors["rpc"] += failed
-	m.rpcLatency.observeSpread(b.Latency.Seconds(), requests)
 }
 
-// recordRequest counts one real request and says whether it fails. Failures are spread evenly:
+// recordRequest counts one request (from the load generator, traffic.go, or anyone) and says
+// whether it fails. Failures are spread evenly:
 // request k fails when floor(k*ratio) steps up, so a ratio of 0.25 fails every fourth request.
 func (m *podMetrics) recordRequest(b Behaviour, took time.Duration) (fail bool) {
 	m.mu.Lock()

@@ -43,6 +43,9 @@ type simPod struct {
 	mu   sync.Mutex
 	info nodeInfo
 	log  *criLog
+	// What the load generator routes by: the pod's labels and its Ready condition.
+	labels map[string]string
+	ready  bool
 }
 
 // nodeInfo returns the version and track the pod reports.
@@ -138,6 +141,8 @@ func (r *registry) observe(ctx context.Context, obj any) {
 	}
 	p.mu.Lock()
 	p.info = nodeInfo{version: podVersion(pod), track: pod.Labels["track"]}
+	p.labels = pod.Labels
+	p.ready = podReady(pod)
 	p.mu.Unlock()
 	if p.ip != pod.Status.PodIP {
 		delete(r.byIP, p.ip)
@@ -176,6 +181,16 @@ func (r *registry) observe(ctx context.Context, obj any) {
 		p.floodedMiB = behaviour.LogFloodMiB
 	}
 	r.reflectStatus(ctx, pod, behaviour)
+}
+
+// podReady says whether the pod's Ready condition is True, as the mesh's endpoints count it.
+func podReady(pod *corev1.Pod) bool {
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
 
 func (r *registry) forget(obj any) {

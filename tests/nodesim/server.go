@@ -68,7 +68,7 @@ func (r *registry) metricsHandler() http.Handler {
 }
 
 // rpcHandler answers any request on the RPC port after the pod's latency, failing the configured
-// share of requests, and counts it: real load on top of the synthetic traffic.
+// share of requests, and counts it: the pod's RPC traffic is the requests it really serves.
 func (r *registry) rpcHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		p, b := r.podFor(req)

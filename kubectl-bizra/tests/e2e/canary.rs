@@ -325,8 +325,18 @@ fn full_needs_a_passing_analysis_and_rollback_undoes_a_completed_release() {
 
 #[test]
 #[ignore = "needs the local cluster"]
-fn no_traffic_is_inconclusive_and_does_not_advance() {
-    let ns = release_ready("quiet", &[("sim.bizra.dev/request-rate", "0")]);
+fn too_little_canary_traffic_is_inconclusive_and_does_not_advance() {
+    let ns = release_ready("quiet", &[]);
+    // The mesh's clients send 20 requests a second in all: at 5 % the canary serves one a
+    // second, 20 in the 20 s window, under the 50 the analysis needs (stable serves 380).
+    kubectl_ok(&[
+        "annotate",
+        "virtualservice",
+        "bizra-apex",
+        "-n",
+        &ns.name,
+        "sim.bizra.dev/request-rate=20",
+    ]);
     started(&ns.name);
     let (code, report) = promote(&ns.name, FAST_ANALYSIS);
     assert_eq!(code, 3, "{report}");
@@ -714,4 +724,133 @@ fn the_operator_role_can_release_and_roll_back_and_the_viewer_can_only_look() {
         deployment_spec(&ns.name, "bizra-apex").1,
         "ghcr.io/bizra/node:v2.2.0-rc1"
     );
+}
+
+/// One value of an instant query at `time` (RFC 3339) against the local cluster's Prometheus.
+fn prometheus_value(query: &str, time: &str) -> f64 {
+    let out = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "--get",
+            "--data-urlencode",
+            &format!("query={query}"),
+            "--data-urlencode",
+            &format!("time={time}"),
+            &format!("{PROMETHEUS_URL}/api/v1/query"),
+        ])
+        .output()
+        .expect("curl runs");
+    let body: serde_json::Value = serde_json::from_slice(&out.stdout).expect("Prometheus JSON");
+    assert_eq!(body["status"], "success", "{query}: {body}");
+    body["data"]["result"][0]["value"][1]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+fn seconds_of(timestamp: &serde_json::Value) -> f64 {
+    let text = timestamp.as_str().expect("timestamp");
+    let out = std::process::Command::new("date")
+        .args(["-d", text, "+%s.%N"])
+        .output()
+        .expect("date");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("seconds")
+}
+
+#[test]
+#[ignore = "needs the local cluster"]
+fn traffic_follows_the_weights_at_every_stage() {
+    let ns = release_ready("share", &[]);
+    // A ready canary pod at 0 % serves nothing while stable serves the whole rate.
+    kubectl_ok(&[
+        "scale",
+        "deployment",
+        "bizra-apex-canary",
+        "-n",
+        &ns.name,
+        "--replicas=1",
+    ]);
+    kubectl_ok(&[
+        "rollout",
+        "status",
+        "deployment/bizra-apex-canary",
+        "-n",
+        &ns.name,
+        "--timeout=90s",
+    ]);
+    let canary_ready = std::time::Instant::now();
+    let ns_name = ns.name.clone();
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs_f64()
+    };
+    let args = with(
+        &[
+            "promote",
+            "-n",
+            &ns.name,
+            "--auto",
+            "--stages",
+            "5:45s,25:45s,50:45s",
+        ],
+        FAST_ANALYSIS,
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let count = |track: &str| {
+        let selector = match track {
+            "all" => format!("namespace=\"{ns_name}\""),
+            track => format!("namespace=\"{ns_name}\",track=\"{track}\""),
+        };
+        move |window: u64, at: f64| {
+            prometheus_value(
+                &format!("sum(increase(bizra_rpc_requests_total{{{selector}}}[{window}s]))"),
+                &format!("{at:.3}"),
+            )
+        }
+    };
+    let (all_before, measured_at) =
+        eventually("20 s of stable traffic", Duration::from_secs(90), || {
+            let at = now();
+            let all = count("all")(20, at);
+            (all > 1000.0 && canary_ready.elapsed() > Duration::from_secs(25)).then_some((all, at))
+        });
+    let before = count("canary")(20, measured_at);
+    assert_eq!(
+        before, 0.0,
+        "the ready canary at 0 % served {before} of {all_before:.0} requests"
+    );
+    let (code, report) = bizra_json(&args);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["outcome"], "Completed", "{report}");
+    // The analyses passed as before: the minimum sample reached, the canary no worse than stable.
+    let (_, state, _) = rollout(&ns.name);
+    let history = state["history"].as_array().expect("history").clone();
+    // At each stage, the canary's share of what Prometheus counted is its weight, within 2
+    // points: the window keeps 10 s (two scrapes) clear of each change of weights.
+    let mut shares = Vec::new();
+    for pair in history.windows(2) {
+        let weight = pair[0]["canaryWeight"].as_i64().expect("weight");
+        if !(1..100).contains(&weight) {
+            continue;
+        }
+        let (start, end) = (seconds_of(&pair[0]["at"]), seconds_of(&pair[1]["at"]));
+        let window = (end - start - 20.0).floor() as u64;
+        assert!(window >= 20, "stage {weight}% lasted {:.0} s", end - start);
+        let at = end - 10.0;
+        let canary = count("canary")(window, at);
+        let all = count("all")(window, at);
+        let share = 100.0 * canary / all;
+        shares.push((weight, share));
+        assert!(
+            (share - weight as f64).abs() <= 2.0,
+            "at {weight}% the canary served {canary:.0} of {all:.0} requests ({share:.2}%)"
+        );
+    }
+    assert_eq!(shares.len(), 3, "{shares:?}: {history:?}");
+    eprintln!("canary share by stage (weight, % of requests): {shares:?}");
 }

@@ -43,6 +43,11 @@ printf 'policy_wasm.wasm: %s bytes\n' "$(stat -c %s "$wasm")" >&2
 step "unit, snapshot and compiled-policy tests"
 POLICY_WASM="$wasm" cargo test --workspace
 
+# `validate -o junit` and `lint -o sarif` against the formats' published schemas (setup.sh
+# fetched them from PyPI), and the validators shown to refuse a broken document.
+step "CI report formats against their published schemas"
+cargo test --workspace --test reports -- --ignored
+
 # The browser playground (wasm-bindgen) built as the release publishes it, then driven in
 # Debian's headless Chromium through chromedriver: the page must say what `lint` says.
 step "the browser playground in headless Chromium"
@@ -59,6 +64,12 @@ step "release archive, krew manifest, offline krew install and completion"
 CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
   cargo test --workspace --test krew -- --ignored
 
+# The windows/amd64 archive the release command builds, run under Debian's wine64 beside the
+# Linux binary; `validate` through the kubeconfig runs later, with the cluster up.
+step "the Windows binary under wine64"
+CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+  cargo test --workspace --test windows -- --ignored --skip validate_through_the_kubeconfig
+
 step "cluster smoke test (brings the cluster up and down itself)"
 cargo test --workspace --test smoke -- --ignored
 
@@ -71,7 +82,14 @@ bash "$harness" crds
 # The e2e tests mostly wait (rollouts, Prometheus windows) in namespaces of their own; four at a
 # time keeps the two cores busy without crowding them.
 cargo test --workspace --test e2e -- --ignored --test-threads=4
-step "disruption tests (apiserver restart, SIGKILL), one at a time"
+# Live progress on a pseudo-terminal, one line per change off it, NO_COLOR, -v 6 and 8, and
+# status --watch following a release.
+step "operator experience: progress, colours, request tracing, status --watch"
+cargo test --workspace --test operator -- --ignored --test-threads=2
+step "the Windows binary validates through the kubeconfig"
+CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+  cargo test --workspace --test windows -- --ignored validate_through_the_kubeconfig
+step "disruption tests (apiserver restart, SIGKILL, status --watch across a restart and a 410), one at a time"
 cargo test --workspace --test disruption -- --ignored --test-threads=1
 # Before the webhooks exist: the oracle namespaces must carry no admission but Pod Security.
 step "Pod Security Standards against the apiserver's Pod Security Admission"

@@ -140,11 +140,11 @@ pub fn plan(root: &Command, words: &[String]) -> Plan {
         connection,
     };
     if let Some(option) = pending_value {
-        complete_value(&mut plan, option, "");
+        complete_value(&mut plan, command, option, "");
     } else if let Some((name, value)) = current.split_once('=').filter(|(n, _)| n.starts_with("--"))
     {
         if let Some(option) = find_option(root, command, name).filter(|a| takes_value(a)) {
-            complete_value(&mut plan, option, &format!("{name}="));
+            complete_value(&mut plan, command, option, &format!("{name}="));
             plan.prefix = value.to_string();
             plan.candidates
                 .retain(|c| c[name.len() + 1..].starts_with(value));
@@ -174,17 +174,29 @@ pub fn plan(root: &Command, words: &[String]) -> Plan {
 /// The options that select the cluster and namespace for lookups.
 const CONNECTION_OPTIONS: &[&str] = &["kubeconfig", "context", "cluster", "user", "namespace"];
 
-fn complete_value(plan: &mut Plan, option: &Arg, insert_before: &str) {
+fn complete_value(plan: &mut Plan, command: &clap::Command, option: &Arg, insert_before: &str) {
     match option.get_id().as_str() {
         "namespace" => plan.lookup = Some(ClusterNames::Namespaces),
         "deployment" | "canary_deployment" => plan.lookup = Some(ClusterNames::Deployments),
         _ => {}
     }
     let values = option.get_possible_values();
+    // `-o` offers the report formats the command writes, not every command's.
+    let written = |name: &str| {
+        option.get_id() != "output"
+            || <OutputFormat as clap::ValueEnum>::from_str(name, false).is_ok_and(|format| {
+                crate::output::check_format(
+                    format,
+                    command.get_name(),
+                    crate::output::own_format(command.get_name()),
+                )
+                .is_ok()
+            })
+    };
     if !values.is_empty() {
         plan.candidates = values
             .iter()
-            .filter(|v| !v.is_hide_set())
+            .filter(|v| !v.is_hide_set() && written(v.get_name()))
             .map(|v| format!("{insert_before}{}", v.get_name()))
             .collect();
     } else if matches!(
@@ -223,6 +235,8 @@ fn connection_options(plan: &Plan) -> GlobalOptions {
         output: OutputFormat::Table,
         // A completion must never hang the shell.
         request_timeout: RequestTimeout(Some(LOOKUP_TIMEOUT)),
+        verbosity: 0,
+        no_progress: true,
     }
 }
 
@@ -327,6 +341,14 @@ mod tests {
     fn enumerated_values_are_offered() {
         assert_eq!(
             plan_for(&["validate", "-o", ""]).candidates,
+            vec!["table", "json", "yaml", "junit"]
+        );
+        assert_eq!(
+            plan_for(&["lint", "-o", ""]).candidates,
+            vec!["table", "json", "yaml", "sarif"]
+        );
+        assert_eq!(
+            plan_for(&["status", "-o", ""]).candidates,
             vec!["table", "json", "yaml"]
         );
         assert_eq!(

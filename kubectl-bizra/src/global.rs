@@ -53,6 +53,16 @@ pub struct GlobalOptions {
     /// 30s, 1m or 1m30s, or whole seconds; 0 means no timeout.
     #[arg(long, global = true, value_name = "DURATION", default_value = "0", value_parser = parse_request_timeout)]
     pub request_timeout: RequestTimeout,
+
+    /// Log level, as kubectl's: 6 logs every API and Prometheus request (method, URL, status,
+    /// duration), 7 their headers, 8 their bodies (cut at 10 KiB), 9 whole bodies; to stderr.
+    #[arg(short = 'v', long = "v", global = true, value_name = "LEVEL", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=10))]
+    pub verbosity: u8,
+
+    /// Print a plain line per change of state while waiting, instead of live lines on a
+    /// terminal (off a terminal, that is what is printed anyway).
+    #[arg(long, global = true)]
+    pub no_progress: bool,
 }
 
 /// kubectl's `--request-timeout`: `None` means wait as long as the server takes.
@@ -128,7 +138,7 @@ impl GlobalOptions {
         let (config, source) = self.kube_config_and_source().await?;
         let server = config.cluster_url.to_string();
         // Building the client only reads local files and sets up TLS: what fails is the config.
-        let client = Client::try_from(config).map_err(|e| Error::KubeconfigInvalid {
+        let client = crate::trace::client(config).map_err(|e| Error::KubeconfigInvalid {
             source_name: source,
             reason: crate::error::render(&anyhow::Error::new(e)),
         })?;

@@ -12,10 +12,14 @@ pub mod global;
 pub mod kubeconfig;
 pub mod manifests;
 pub mod output;
+pub mod progress;
 pub mod prometheus;
 pub mod rollout;
+pub mod style;
+pub mod trace;
 pub mod validate;
 pub mod values;
+pub mod watch;
 
 use std::process::ExitCode;
 
@@ -37,6 +41,8 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => err.exit(),
     };
+    progress::init(cli.global.no_progress);
+    trace::init(cli.global.verbosity);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -15,6 +15,58 @@ pub enum OutputFormat {
     Json,
     /// YAML, for scripts.
     Yaml,
+    /// JUnit XML, for CI test reports (validate).
+    Junit,
+    /// SARIF 2.1.0, for code scanning (lint).
+    Sarif,
+}
+
+impl OutputFormat {
+    pub fn name(self) -> &'static str {
+        match self {
+            OutputFormat::Table => "table",
+            OutputFormat::Json => "json",
+            OutputFormat::Yaml => "yaml",
+            OutputFormat::Junit => "junit",
+            OutputFormat::Sarif => "sarif",
+        }
+    }
+}
+
+/// The report format a command writes besides table, json and yaml.
+pub fn own_format(command: &str) -> Option<OutputFormat> {
+    match command {
+        "validate" => Some(OutputFormat::Junit),
+        "lint" => Some(OutputFormat::Sarif),
+        _ => None,
+    }
+}
+
+/// Every command writes table, json and yaml; one report format is its own: `extra`. Any other
+/// is a usage error naming what the command writes, found before anything is done.
+pub fn check_format(
+    format: OutputFormat,
+    command: &str,
+    extra: Option<OutputFormat>,
+) -> Result<(), crate::error::Error> {
+    match format {
+        OutputFormat::Table | OutputFormat::Json | OutputFormat::Yaml => Ok(()),
+        other if Some(other) == extra => Ok(()),
+        other => {
+            let owner = match other {
+                OutputFormat::Junit => "validate",
+                _ => "lint",
+            };
+            let mut writes = "table, json or yaml".to_owned();
+            if let Some(extra) = extra {
+                writes = format!("table, json, yaml or {}", extra.name());
+            }
+            Err(crate::error::Error::Usage(format!(
+                "-o {} is for `kubectl bizra {owner}`; `{command}` writes {writes}",
+                other.name()
+            )))
+        }
+    }
 }
 
 /// Writes `value` as JSON or YAML; for `table`, writes `render_table(value)`.
@@ -27,7 +79,17 @@ pub fn print<T: Serialize>(
         OutputFormat::Table => render_table(value),
         OutputFormat::Json => serde_json::to_string_pretty(value)? + "\n",
         OutputFormat::Yaml => serde_saphyr::to_string(value)?,
+        // Checked before the command ran (`check_format`); the commands that write these
+        // formats write them themselves.
+        OutputFormat::Junit | OutputFormat::Sarif => {
+            anyhow::bail!("-o {} is not written by this command", format.name())
+        }
     };
+    write_stdout(&text)
+}
+
+/// Writes a finished document to stdout.
+pub fn write_stdout(text: &str) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(text.as_bytes())?;
     stdout.flush()?;

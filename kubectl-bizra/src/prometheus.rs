@@ -185,7 +185,7 @@ impl Prometheus {
                 let uri = parse_url(url)?;
                 let base_path = uri.path().trim_end_matches('/').to_owned();
                 // kube's client is a plain HTTP(S) client here: no kubeconfig credentials go along.
-                let client = kube::Client::try_from(kube::Config::new(uri))
+                let client = crate::trace::client(kube::Config::new(uri))
                     .map_err(|e| PrometheusError::Url(url.clone(), e.to_string()))?;
                 Ok(Prometheus {
                     client,

@@ -11,6 +11,8 @@ use serde::Serialize;
 
 use crate::error::ClusterError;
 use crate::global::KubeClient;
+use crate::progress::progress;
+use crate::style::Tone;
 
 /// Where a Deployment's rollout stands, with kubectl's words for it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -219,8 +221,8 @@ async fn newest_pods(
         .items)
 }
 
-/// Waits until the Deployment is rolled out, a pod of the release fails for good, or time is up.
-/// Progress goes to stderr whenever it changes.
+/// Waits until the Deployment is rolled out, a pod of the release fails for good, or time is up,
+/// with a line of progress on stderr.
 pub async fn wait_for_rollout(
     kube: &KubeClient,
     namespace: &str,
@@ -229,7 +231,7 @@ pub async fn wait_for_rollout(
 ) -> Result<DeploymentRollout, ClusterError> {
     let api: Api<Deployment> = Api::namespaced(kube.client.clone(), namespace);
     let deadline = tokio::time::Instant::now() + timeout;
-    let mut last_message = String::new();
+    let task = progress().task(format!("deployment {name}"));
     loop {
         let deployment = api.get(name).await.map_err(|e| kube.classify(e))?;
         let state = deployment_rollout(&deployment);
@@ -239,15 +241,24 @@ pub async fn wait_for_rollout(
             pod_failure: None,
         };
         match state {
-            DeploymentProgress::Complete(_) | DeploymentProgress::Failed(_) => return Ok(outcome),
+            DeploymentProgress::Complete(message) => {
+                task.finish(Tone::Pass, &message);
+                return Ok(outcome);
+            }
+            DeploymentProgress::Failed(message) => {
+                task.finish(Tone::Fail, &message);
+                return Ok(outcome);
+            }
             DeploymentProgress::Progressing(mut message) => {
                 let pods = newest_pods(kube, namespace, &deployment).await?;
                 let failure = pods.iter().find_map(pod_failure);
                 if let Some(failure) = failure {
-                    outcome.state = DeploymentProgress::Failed(format!(
+                    let message = format!(
                         "pod {} cannot start: {} ({})",
                         failure.pod, failure.reason, failure.message
-                    ));
+                    );
+                    task.finish(Tone::Fail, &message);
+                    outcome.state = DeploymentProgress::Failed(message);
                     outcome.pod_failure = Some(failure);
                     return Ok(outcome);
                 }
@@ -257,15 +268,14 @@ pub async fn wait_for_rollout(
                 if let Some((pod, reason)) = unscheduled {
                     message.push_str(&format!("; pod {pod} is not scheduled: {reason}"));
                 }
-                if message != last_message {
-                    eprintln!("waiting for deployment {name:?} rollout to finish: {message}");
-                    last_message = message.clone();
-                }
+                task.set(&message, "");
                 if tokio::time::Instant::now() >= deadline {
-                    outcome.state = DeploymentProgress::Failed(format!(
+                    let message = format!(
                         "timed out after {} waiting for deployment {name:?}: {message}",
                         crate::duration::format(timeout)
-                    ));
+                    );
+                    task.finish(Tone::Fail, &message);
+                    outcome.state = DeploymentProgress::Failed(message);
                     return Ok(outcome);
                 }
             }

@@ -7,6 +7,7 @@
 pub mod documents;
 pub mod lint;
 pub mod positions;
+pub mod sarif;
 pub mod settings;
 pub mod vap;
 

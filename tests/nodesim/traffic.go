@@ -12,6 +12,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -346,7 +347,7 @@ func (r *registry) runTraffic(ctx context.Context, client dynamic.Interface) {
 	ticker := time.NewTicker(trafficTick)
 	defer ticker.Stop()
 	last := time.Now()
-	var failures atomic.Int64
+	var failures, dropped atomic.Int64
 	for {
 		select {
 		case <-ctx.Done():
@@ -358,6 +359,10 @@ func (r *registry) runTraffic(ctx context.Context, client dynamic.Interface) {
 				select {
 				case inFlight <- struct{}{}:
 				default:
+					// Pods this slow skew the split; say so rather than hide it.
+					if n := dropped.Add(1); n%1000 == 1 {
+						log.Printf("traffic: %d requests in flight, dropped one to %s (%d dropped so far)", cap(inFlight), ip, n)
+					}
 					continue
 				}
 				go func(ip string) {
@@ -369,6 +374,9 @@ func (r *registry) runTraffic(ctx context.Context, client dynamic.Interface) {
 						}
 						return
 					}
+					// Read to the end, so the connection is reused rather than a new one opened
+					// for every request.
+					_, _ = io.Copy(io.Discard, resp.Body)
 					_ = resp.Body.Close()
 				}(ip)
 			}

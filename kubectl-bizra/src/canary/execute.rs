@@ -119,14 +119,14 @@ impl<'a> Executor<'a> {
     ) {
         let (from, to) = (from.to_string(), to.to_string());
         if from != to {
-            eprintln!(
+            crate::progress::progress().println(&format!(
                 "{kind} {name}: {field} {from} -> {to}{}",
                 if self.cluster.dry_run {
                     " (server dry run)"
                 } else {
                     ""
                 }
-            );
+            ));
             self.changes.push(Change {
                 kind: kind.into(),
                 name: name.into(),
@@ -455,9 +455,9 @@ impl<'a> Executor<'a> {
             let (stable, replica_sets) = self.cluster.stable_history().await?;
             match plan_undo(&stable, &replica_sets, revision)? {
                 UndoPlan::Skip { revision } => {
-                    eprintln!(
+                    crate::progress::progress().println(&format!(
                         "deployment {stable_name}: already at revision {revision}'s template"
-                    );
+                    ));
                 }
                 UndoPlan::Apply {
                     revision,

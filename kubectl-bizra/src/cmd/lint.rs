@@ -11,7 +11,7 @@ use policy_wasm::rules::Profile;
 
 use crate::exit_code::ExitStatus;
 use crate::global::GlobalOptions;
-use crate::output;
+use crate::output::{self, OutputFormat};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -227,7 +227,12 @@ pub fn exit_status(report: &LintReport) -> ExitStatus {
 
 pub async fn run(global: &GlobalOptions, args: Args) -> anyhow::Result<ExitStatus> {
     let report = lint(&args.paths, &args.rules()?);
-    output::print(global.output, &report, render_table)?;
+    if global.output == OutputFormat::Sarif {
+        let sarif = bizra_offline::sarif::to_sarif(&report, env!("CARGO_PKG_VERSION"));
+        output::write_stdout(&(serde_json::to_string_pretty(&sarif)? + "\n"))?;
+    } else {
+        output::print(global.output, &report, render_table)?;
+    }
     for error in &report.errors {
         eprintln!("error: {error}");
     }

@@ -11,8 +11,20 @@ pub mod version;
 
 use crate::cli::{Cli, Command};
 use crate::exit_code::ExitStatus;
+use crate::output;
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
+    let name = match &cli.command {
+        Command::Deploy(_) => "deploy",
+        Command::Validate(_) => "validate",
+        Command::Lint(_) => "lint",
+        Command::Policy(_) => "policy",
+        Command::Promote(_) => "promote",
+        Command::Rollback(_) => "rollback",
+        Command::Status(_) => "status",
+        Command::Version(_) => "version",
+    };
+    output::check_format(cli.global.output, name, output::own_format(name))?;
     match cli.command {
         Command::Deploy(args) => deploy::run(&cli.global, *args).await,
         Command::Validate(args) => validate::run(&cli.global, *args).await,

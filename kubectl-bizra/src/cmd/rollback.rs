@@ -150,7 +150,10 @@ pub async fn run(global: &GlobalOptions, args: Args) -> anyhow::Result<ExitStatu
                         format_duration(RETRY.give_up_after)
                     )));
                 }
-                eprintln!("retrying the rollback: {}", crate::error::render(&err));
+                crate::progress::progress().println(&format!(
+                    "retrying the rollback: {}",
+                    crate::error::render(&err)
+                ));
                 tokio::time::sleep(RETRY.pause).await;
             }
         }

@@ -1,21 +1,28 @@
 //! `kubectl bizra status`: where the rollout stands: phase, stage, weights, replicas per track,
 //! the last analyses and the history, all read from the cluster. `--watch` prints it again on
-//! every change.
+//! every change, following the three objects through the watch API ([`crate::watch`]).
 
 use std::time::Duration;
 
+use futures::stream::{BoxStream, StreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, DynamicObject};
 use serde::Serialize;
 
 use crate::canary::analysis::AnalysisRecord;
-use crate::canary::cluster::{Cluster, Names, Observed, image, replicas};
+use crate::canary::cluster::{
+    Cluster, Names, Observed, image, replicas, rollout_of, virtual_service_resource,
+};
 use crate::canary::routing::Weights;
 use crate::canary::state::{HistoryEntry, Phase, RolloutState};
 use crate::duration::format as format_duration;
+use crate::error::ClusterError;
 use crate::exit_code::ExitStatus;
 use crate::global::GlobalOptions;
 use crate::output::{self, OutputFormat};
+use crate::progress::progress;
+use crate::watch::{Seen, follow};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -215,27 +222,159 @@ pub fn render_table(report: &StatusReport, history: usize) -> String {
 pub async fn run(global: &GlobalOptions, args: Args) -> anyhow::Result<ExitStatus> {
     let kube = global.client().await?;
     let cluster = Cluster::new(kube, &global.namespace, args.names.clone(), false);
+    let palette = crate::style::Palette::stdout();
     let print = |report: &StatusReport| {
-        output::print(global.output, report, |r| render_table(r, args.history))
+        output::print(global.output, report, |r| {
+            palette.column(&render_table(r, args.history), "verdict")
+        })
     };
-    let mut last: Option<StatusReport> = None;
-    loop {
-        let observed = cluster.observe().await?;
-        let current = report(&cluster, &observed);
-        // Replica counts and state are what change; the report holds no clock-dependent text.
-        if last.as_ref() != Some(&current) {
-            if args.watch && global.output == OutputFormat::Table && last.is_some() {
-                println!("---");
-            }
-            print(&current)?;
-            last = Some(current);
-        }
-        if !args.watch {
-            return Ok(ExitStatus::Success);
-        }
-        // Polls the three objects every 2 s: cheap (3 GETs) and survives apiserver restarts.
-        tokio::time::sleep(Duration::from_secs(2)).await;
+    // The first reading decides as without --watch: what is missing or refused is an error.
+    let observed = cluster.observe().await?;
+    let mut last = report(&cluster, &observed);
+    print(&last)?;
+    if !args.watch {
+        return Ok(ExitStatus::Success);
     }
+    let mut view = Watched {
+        stable: Some(Some(observed.stable)),
+        canary: Some(Some(observed.canary)),
+        routes: Some(Some(observed.virtual_service)),
+    };
+    let mut parts = watch_parts(&cluster);
+    let mut said = String::new();
+    while let Some(part) = parts.next().await {
+        let seen = match part {
+            Part::Stable(seen) => view.take(seen, |v| &mut v.stable),
+            Part::Canary(seen) => view.take(seen, |v| &mut v.canary),
+            Part::Routes(seen) => view.take(seen, |v| &mut v.routes),
+        }?;
+        if let Some(notice) = seen {
+            progress().println(&notice);
+            continue;
+        }
+        match view.observed(&cluster) {
+            Ok(Some(observed)) => {
+                said.clear();
+                let current = report(&cluster, &observed);
+                // Replica counts and state are what change; the report holds no clock text.
+                if current != last {
+                    if global.output == OutputFormat::Table {
+                        println!("---");
+                    }
+                    print(&current)?;
+                    last = current;
+                }
+            }
+            Ok(None) => {}
+            Err(why) => {
+                if why != said {
+                    progress().println(&why);
+                    said = why;
+                }
+            }
+        }
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// What the watch has heard of each object: `None` not yet, `Some(None)` absent.
+struct Watched {
+    stable: Option<Option<Deployment>>,
+    canary: Option<Option<Deployment>>,
+    routes: Option<Option<DynamicObject>>,
+}
+
+enum Part {
+    Stable(Seen<Deployment>),
+    Canary(Seen<Deployment>),
+    Routes(Seen<DynamicObject>),
+}
+
+impl Watched {
+    /// Keeps what was seen in its slot; a notice is handed back to be said, and the error of a
+    /// watch that gave up to end the command with.
+    fn take<K>(
+        &mut self,
+        seen: Seen<K>,
+        slot: impl Fn(&mut Self) -> &mut Option<Option<K>>,
+    ) -> Result<Option<String>, ClusterError> {
+        match seen {
+            Seen::Object(object) => *slot(self) = Some(Some(object)),
+            Seen::Absent => *slot(self) = Some(None),
+            Seen::Notice(notice) => return Ok(Some(notice)),
+            Seen::Stopped(error) => return Err(error),
+        }
+        Ok(None)
+    }
+
+    /// The three objects as one observation; `Err` says why there is none (an object gone, the
+    /// state unreadable).
+    fn observed(&self, cluster: &Cluster) -> Result<Option<Observed>, String> {
+        let names = &cluster.names;
+        let (Some(stable), Some(canary), Some(routes)) = (&self.stable, &self.canary, &self.routes)
+        else {
+            return Ok(None);
+        };
+        let missing = |kind: &str, name: &str| {
+            format!(
+                "{kind} {name} does not exist in namespace {}: waiting for it",
+                cluster.namespace
+            )
+        };
+        let stable = stable
+            .clone()
+            .ok_or_else(|| missing("deployment", &names.deployment))?;
+        let canary = canary
+            .clone()
+            .ok_or_else(|| missing("deployment", &names.canary_deployment))?;
+        let virtual_service = routes
+            .clone()
+            .ok_or_else(|| missing("virtualservice", &names.virtual_service))?;
+        let (state, weights) = rollout_of(&virtual_service).map_err(|e| e.to_string())?;
+        Ok(Some(Observed {
+            virtual_service,
+            state,
+            weights,
+            stable,
+            canary,
+        }))
+    }
+}
+
+/// The three objects' changes, as they come (each followed through the watch API).
+fn watch_parts(cluster: &Cluster) -> futures::stream::SelectAll<BoxStream<'static, Part>> {
+    let client = cluster.kube.client.clone();
+    let server = &cluster.kube.server;
+    let names = &cluster.names;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &cluster.namespace);
+    let routes: Api<DynamicObject> =
+        Api::namespaced_with(client, &cluster.namespace, &virtual_service_resource());
+    futures::stream::select_all([
+        follow(
+            deployments.clone(),
+            server,
+            &names.deployment,
+            format!("deployment {}", names.deployment),
+        )
+        .map(Part::Stable)
+        .boxed(),
+        follow(
+            deployments,
+            server,
+            &names.canary_deployment,
+            format!("deployment {}", names.canary_deployment),
+        )
+        .map(Part::Canary)
+        .boxed(),
+        follow(
+            routes,
+            server,
+            &names.virtual_service,
+            format!("virtualservice {}", names.virtual_service),
+        )
+        .map(Part::Routes)
+        .boxed(),
+    ])
 }
 
 #[cfg(test)]

@@ -1,17 +1,21 @@
 //! `kubectl bizra validate`: run the deployment gates and exit with their verdict.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
+
+use k8s_openapi::jiff::Timestamp;
 
 use crate::error::Error;
 use crate::exit_code::ExitStatus;
 use crate::global::{GlobalOptions, KubeClient};
-use crate::output;
+use crate::output::{self, OutputFormat};
+use crate::progress::{Task, progress};
 use crate::prometheus::{Prometheus, PrometheusArgs};
+use crate::style::{Palette, Tone};
 use crate::validate::collect::Collector;
 use crate::validate::config::Expectations;
-use crate::validate::{GateId, Report, Status, gates, render_table};
+use crate::validate::{GateId, Report, Status, gates, junit, render_table};
 
 #[derive(Debug, Clone, Default, clap::Args)]
 // Flattened into `deploy` too: no argument group of its own, whose name would clash there.
@@ -157,7 +161,8 @@ pub async fn check(
     Ok(Report::new(namespace, &expectations.deployment, results))
 }
 
-/// Runs the gates, re-checking until they pass while `wait` allows, with progress on stderr.
+/// Runs the gates, re-checking until they pass while `wait` allows, with a line of progress per
+/// gate on stderr while waiting.
 pub async fn run_gates(
     namespace: &str,
     kube: &KubeClient,
@@ -168,7 +173,13 @@ pub async fn run_gates(
     let gates = args.selected_gates()?;
     let prometheus = args.prometheus.connect(kube)?;
     let deadline = wait.map(|w| tokio::time::Instant::now() + w);
-    let mut last_progress = String::new();
+    let tasks: BTreeMap<GateId, Task> = match wait {
+        Some(_) => gates
+            .iter()
+            .map(|gate| (*gate, progress().task(format!("gate {}", gate.name()))))
+            .collect(),
+        None => BTreeMap::new(),
+    };
     loop {
         let report = check(
             kube,
@@ -179,24 +190,39 @@ pub async fn run_gates(
             args.exec,
         )
         .await?;
+        for gate in &report.gates {
+            if let Some(task) = tasks.get(&gate.gate) {
+                task.set_measured(&gate_state(gate), "");
+            }
+        }
         let done = report.status == Status::Pass;
         match deadline {
             Some(deadline) if !done && tokio::time::Instant::now() < deadline => {
-                let waiting: Vec<String> = report
-                    .gates
-                    .iter()
-                    .filter(|g| matches!(g.status, Status::Fail | Status::Inconclusive))
-                    .map(|g| format!("{} ({})", g.gate.name(), g.message))
-                    .collect();
-                let progress = format!("waiting for gates: {}", waiting.join("; "));
-                if progress != last_progress {
-                    eprintln!("{progress}");
-                    last_progress = progress;
-                }
                 tokio::time::sleep(Duration::from_secs(5)).await;
             }
-            _ => return Ok(report),
+            _ => {
+                for (gate, task) in tasks {
+                    if let Some(result) = report.gates.iter().find(|g| g.gate == gate) {
+                        task.finish(tone(result.status), &gate_state(result));
+                    }
+                }
+                return Ok(report);
+            }
         }
+    }
+}
+
+/// A gate's state as its progress line says it.
+fn gate_state(gate: &crate::validate::GateResult) -> String {
+    format!("{}: {}", gate.status.name(), gate.message)
+}
+
+pub fn tone(status: Status) -> Tone {
+    match status {
+        Status::Pass => Tone::Pass,
+        Status::Fail => Tone::Fail,
+        Status::Inconclusive => Tone::Inconclusive,
+        Status::Skipped => Tone::Quiet,
     }
 }
 
@@ -205,7 +231,19 @@ pub async fn run(global: &GlobalOptions, args: Args) -> anyhow::Result<ExitStatu
     args.expectations()?;
     args.selected_gates()?;
     let kube = global.client().await?;
+    let started = (Timestamp::now(), std::time::Instant::now());
     let report = run_gates(&global.namespace, &kube, &args, args.wait).await?;
-    output::print(global.output, &report, render_table)?;
+    if global.output == OutputFormat::Junit {
+        let timing = junit::Timing {
+            started: started.0,
+            took: started.1.elapsed(),
+        };
+        output::write_stdout(&junit::render(&report, &timing))?;
+    } else {
+        let palette = Palette::stdout();
+        output::print(global.output, &report, |r| {
+            palette.column(&render_table(r), "status")
+        })?;
+    }
     Ok(report.exit_status())
 }

@@ -8,6 +8,7 @@ pub mod collect;
 pub mod config;
 pub mod env;
 pub mod gates;
+pub mod junit;
 pub mod promtext;
 pub mod quantity;
 

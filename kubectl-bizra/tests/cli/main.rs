@@ -50,6 +50,7 @@ fn class_of(flag: &str) -> Option<Class> {
         "replicas" => Integer(0, i32::MAX as i128),
         "metrics-port" => Integer(1, 65535),
         "to" => Integer(1, 100),
+        "v" => Integer(0, 10),
         "to-revision" => Integer(1, i64::MAX as i128),
         "failure-limit" | "inconclusive-limit" => Integer(0, u32::MAX as i128),
         "history" => Integer(0, u64::MAX as i128),

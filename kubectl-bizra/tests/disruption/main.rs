@@ -165,3 +165,178 @@ fn sigkill_mid_stage_then_auto_resumes_from_the_recorded_stage() {
          the hold of {HOLD}s was restarted (bound {bound:.1}s = {HOLD} - {already:.1} + {INTERVAL} + {SLACK})"
     );
 }
+
+/// The JSON documents `status --watch -o json` printed so far.
+fn watch_documents(text: &str) -> Vec<serde_json::Value> {
+    serde_json::Deserializer::from_str(text)
+        .into_iter::<serde_json::Value>()
+        .map_while(Result::ok)
+        .collect()
+}
+
+fn canary_desired(document: &serde_json::Value) -> i64 {
+    document["tracks"][1]["desired"].as_i64().unwrap_or(-1)
+}
+
+/// `status --watch -o json` with `kubeconfig`, its stdout and stderr read as it runs.
+fn spawn_watch(
+    ns: &str,
+    kubeconfig: &std::path::Path,
+) -> (std::process::Child, Collected, Collected) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kubectl-bizra"))
+        .args(["status", "-n", ns, "--watch", "-o", "json"])
+        .env("KUBECONFIG", kubeconfig)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("status --watch starts");
+    let out = read_in_background(child.stdout.take().expect("stdout"));
+    let err = read_in_background(child.stderr.take().expect("stderr"));
+    eventually("the first status", Duration::from_secs(30), || {
+        (!watch_documents(&out.text()).is_empty()).then_some(())
+    });
+    (child, out, err)
+}
+
+/// Edits the VirtualService's weights by hand, as an operator might.
+fn set_weights(ns: &str, stable: u8, canary: u8) {
+    let patch = serde_json::json!([
+        {"op": "replace", "path": "/spec/http/0/route/0/weight", "value": stable},
+        {"op": "replace", "path": "/spec/http/0/route/1/weight", "value": canary},
+    ]);
+    kubectl_ok(&[
+        "patch",
+        "virtualservice",
+        "bizra-apex",
+        "-n",
+        ns,
+        "--type",
+        "json",
+        "-p",
+        &patch.to_string(),
+    ]);
+}
+
+fn scale_canary(ns: &str, replicas: u32) {
+    kubectl_ok(&[
+        "scale",
+        "deployment",
+        "bizra-apex-canary",
+        "-n",
+        ns,
+        &format!("--replicas={replicas}"),
+    ]);
+}
+
+#[test]
+#[ignore = "restarts the local cluster's apiserver"]
+fn status_watch_resumes_after_an_apiserver_restart() {
+    let ns = deployed("watch-restart");
+    let (mut child, out, err) = spawn_watch(&ns.name, &kubeconfig());
+    let restart = harness_with("restart-apiserver", &["10"]);
+    assert!(restart.status.success(), "{}", stderr(&restart));
+    scale_canary(&ns.name, 2);
+    eventually(
+        "the change made after the restart",
+        Duration::from_secs(120),
+        || {
+            watch_documents(&out.text())
+                .iter()
+                .any(|d| canary_desired(d) == 2)
+                .then_some(())
+        },
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    let notices = err.text();
+    assert!(
+        notices.contains("lost the watch of deployment bizra-apex-canary"),
+        "{notices}"
+    );
+    assert!(
+        notices.contains("watching deployment bizra-apex-canary again")
+            || notices.contains("the watch of deployment bizra-apex-canary expired (410 Gone)"),
+        "{notices}"
+    );
+}
+
+/// The watch cache's capacity for VirtualServices (the apiserver's own gauge).
+fn virtual_service_cache_capacity() -> usize {
+    let metrics = kubectl_ok(&["get", "--raw", "/metrics"]);
+    metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("watch_cache_capacity{")
+                && l.contains("group=\"networking.istio.io\"")
+                && l.contains("resource=\"virtualservices\"")
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no watch_cache_capacity for virtualservices in /metrics"))
+}
+
+#[test]
+#[ignore = "needs the local cluster; waits out the apiserver's 75 s watch history"]
+fn status_watch_reads_again_after_its_watch_expires() {
+    let ns = deployed("watch-expiry");
+    let churn = TestNamespace::new("watch-churn");
+    let relay = Relay::start(apiserver_address());
+    let scratch = std::env::temp_dir().join(format!("{}.kubeconfig", ns.name));
+    let relayed = relay.kubeconfig(&scratch);
+    let (mut child, out, err) = spawn_watch(&ns.name, &relayed);
+    relay.cut();
+    // The apiserver keeps at least 75 s of history (its EventsHistoryWindow); after that, a
+    // watch cache that is full drops its oldest events instead of growing. So: wait the window
+    // out, then write more VirtualService events than the cache holds. The version the watch
+    // stopped at is then gone, and resuming from it must be answered 410 Gone.
+    std::thread::sleep(Duration::from_secs(77));
+    // Changed while the watch is cut: the routes (the watch that expires) and the canary.
+    set_weights(&ns.name, 90, 10);
+    scale_canary(&ns.name, 2);
+    let events = virtual_service_cache_capacity() + 20;
+    let items: Vec<serde_json::Value> = (0..events)
+        .map(|i| {
+            serde_json::json!({
+                "apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+                "metadata": {"name": format!("churn-{i}"), "namespace": churn.name},
+                "spec": {"hosts": [format!("churn-{i}")]}
+            })
+        })
+        .collect();
+    let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
+    let file = std::env::temp_dir().join(format!("{}-churn.json", churn.name));
+    std::fs::write(&file, list.to_string()).expect("write");
+    kubectl_ok(&["create", "-f", &file.display().to_string()]);
+    relay.restore();
+    eventually(
+        "the changes made while the watch was cut",
+        Duration::from_secs(90),
+        || {
+            watch_documents(&out.text())
+                .iter()
+                .any(|d| canary_desired(d) == 2 && d["weights"]["canary"] == 10)
+                .then_some(())
+        },
+    );
+    // And it goes on watching the routes: a change after the recovery is printed too.
+    set_weights(&ns.name, 100, 0);
+    eventually(
+        "a change after the recovery",
+        Duration::from_secs(60),
+        || {
+            watch_documents(&out.text())
+                .last()
+                .is_some_and(|d| d["weights"]["canary"] == 0)
+                .then_some(())
+        },
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    let notices = err.text();
+    assert!(
+        notices.contains(
+            "the watch of virtualservice bizra-apex expired (410 Gone): reading it again"
+        ),
+        "{notices}"
+    );
+}

@@ -690,3 +690,71 @@ fn exec_confirms_the_environment_the_running_node_sees() {
     let (code, report) = validate(&ns.name, &["--gate", "environment", "--exec"]);
     assert_eq!(code, 0, "{report}");
 }
+
+/// The verdict a JUnit testcase carries: `failure`, `skipped` or none (passed).
+fn junit_verdicts(xml: &str) -> Vec<(String, &'static str)> {
+    xml.split("<testcase ")
+        .skip(1)
+        .map(|case| {
+            let name = case
+                .split_once("name=\"")
+                .and_then(|(_, rest)| rest.split_once('"'))
+                .map(|(name, _)| name.to_owned())
+                .unwrap_or_default();
+            let body = case.split("</testcase>").next().unwrap_or_default();
+            let verdict = if body.contains("<failure") {
+                "failure"
+            } else if body.contains("<skipped") {
+                "skipped"
+            } else {
+                "passed"
+            };
+            (name, verdict)
+        })
+        .collect()
+}
+
+#[test]
+#[ignore = "needs the local cluster; run by tests/run.sh"]
+fn validate_junit_from_the_cluster_follows_the_schema_and_says_what_json_says() {
+    let ns = deployed("validate-junit");
+    // One pod logging errors fails error-logs; no Prometheus leaves sla undecided; security is
+    // not selected: a failure, skipped testcases and passes in one report.
+    let pod = stable_pods(&ns.name)[0].clone();
+    kubectl_ok(&[
+        "annotate",
+        "pod",
+        &pod,
+        "-n",
+        &ns.name,
+        "sim.bizra.dev/log-line=ERROR consensus: fork detected",
+    ]);
+    let args = ["validate", "-n", &ns.name, "--skip", "security"];
+    let (report, xml, code) = eventually("a settled report", Duration::from_secs(120), || {
+        let (_, before) = bizra_json(&args);
+        let junit = bizra(&[&args[..], &["-o", "junit"]].concat());
+        let (_, after) = bizra_json(&args);
+        let settled = before == after && gate(&after, "error-logs")["status"] == "fail";
+        settled.then(|| (after, stdout(&junit), junit.status.code()))
+    });
+    assert_eq!(code, Some(1), "{xml}");
+    let expected: Vec<(String, &str)> = report["gates"]
+        .as_array()
+        .expect("gates")
+        .iter()
+        .map(|g| {
+            let verdict = match g["status"].as_str() {
+                Some("fail") => "failure",
+                Some("pass") => "passed",
+                _ => "skipped",
+            };
+            (g["gate"].as_str().unwrap_or_default().to_owned(), verdict)
+        })
+        .collect();
+    assert_eq!(junit_verdicts(&xml), expected, "{xml}");
+    let kinds: std::collections::BTreeSet<&str> = expected.iter().map(|(_, v)| *v).collect();
+    assert_eq!(kinds.len(), 3, "a failure, a skip and a pass: {expected:?}");
+    let file = std::env::temp_dir().join(format!("{}-validate.xml", ns.name));
+    std::fs::write(&file, &xml).expect("write");
+    schema_check("junit", &[&file]).unwrap_or_else(|why| panic!("{why}\n{xml}"));
+}

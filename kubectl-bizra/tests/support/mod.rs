@@ -444,3 +444,157 @@ pub const FAST_ANALYSIS: &[&str] = &[
     "--interval",
     "5s",
 ];
+
+/// Checks report files against a format's published schema (`"sarif"` or `"junit"`) with the
+/// validators tests/schemas/fetch.sh installs; `Err` holds the validator's account.
+pub fn schema_check(format: &str, files: &[&Path]) -> Result<String, String> {
+    let dir = std::env::var_os("BIZRA_SCHEMAS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let cache = std::env::var_os("BIZRA_CACHE")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("/var/cache/kubectl-bizra"));
+            cache.join("schemas")
+        });
+    let python = dir.join("venv/bin/python");
+    assert!(
+        python.is_file() && dir.join("validate.py").is_file(),
+        "the schemas and validators are not in {}: run bash tests/schemas/fetch.sh",
+        dir.display()
+    );
+    let out = Command::new(python)
+        .arg(dir.join("validate.py"))
+        .arg(format)
+        .args(files)
+        .output()
+        .expect("the schema validator runs");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    if out.status.success() {
+        Ok(text)
+    } else {
+        Err(text)
+    }
+}
+
+/// A pipe read into memory by a thread of its own, so a process that keeps running (a watch)
+/// can be read while it runs.
+pub struct Collected {
+    text: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl Collected {
+    pub fn text(&self) -> String {
+        let bytes = self.text.lock().map(|b| b.clone()).unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+pub fn read_in_background(mut pipe: impl std::io::Read + Send + 'static) -> Collected {
+    let text = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = std::sync::Arc::clone(&text);
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 8192];
+        while let Ok(n) = pipe.read(&mut buffer) {
+            if n == 0 {
+                break;
+            }
+            if let Ok(mut text) = sink.lock() {
+                text.extend_from_slice(&buffer[..n]);
+            }
+        }
+    });
+    Collected { text }
+}
+
+/// A TCP relay on loopback between a client and `upstream` that can cut every connection and
+/// refuse new ones, as a network partition would, and be restored.
+pub struct Relay {
+    pub port: u16,
+    open: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    live: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Relay {
+    pub fn start(upstream: std::net::SocketAddr) -> Relay {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the relay");
+        let port = listener.local_addr().expect("address").port();
+        let open = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let live = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (is_open, streams) = (open.clone(), live.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                if !is_open.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let Ok(server) = std::net::TcpStream::connect(upstream) else {
+                    continue;
+                };
+                for stream in [&client, &server] {
+                    if let (Ok(clone), Ok(mut list)) = (stream.try_clone(), streams.lock()) {
+                        list.push(clone);
+                    }
+                }
+                let pump = |mut from: std::net::TcpStream, mut to: std::net::TcpStream| {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                };
+                if let (Ok(c), Ok(s)) = (client.try_clone(), server.try_clone()) {
+                    pump(c, server);
+                    pump(s, client);
+                }
+            }
+        });
+        Relay { port, open, live }
+    }
+
+    /// Closes every connection and refuses new ones.
+    pub fn cut(&self) {
+        self.open.store(false, std::sync::atomic::Ordering::SeqCst);
+        if let Ok(mut live) = self.live.lock() {
+            for stream in live.drain(..) {
+                let _ = stream.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
+
+    pub fn restore(&self) {
+        self.open.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// A copy of the local cluster's kubeconfig whose server is this relay.
+    pub fn kubeconfig(&self, file: &Path) -> PathBuf {
+        let text = std::fs::read_to_string(kubeconfig()).expect("kubeconfig");
+        let server = kubectl_ok(&[
+            "config",
+            "view",
+            "--minify",
+            "-o",
+            "jsonpath={.clusters[0].cluster.server}",
+        ]);
+        let relayed = format!("https://127.0.0.1:{}", self.port);
+        assert!(text.contains(&server), "{server} not in the kubeconfig");
+        std::fs::write(file, text.replace(&server, &relayed)).expect("write kubeconfig");
+        file.to_path_buf()
+    }
+}
+
+/// The apiserver's address, from the kubeconfig's server URL.
+pub fn apiserver_address() -> std::net::SocketAddr {
+    let server = kubectl_ok(&[
+        "config",
+        "view",
+        "--minify",
+        "-o",
+        "jsonpath={.clusters[0].cluster.server}",
+    ]);
+    server
+        .trim_start_matches("https://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap_or_else(|e| panic!("{server}: {e}"))
+}

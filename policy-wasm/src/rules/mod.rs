@@ -39,6 +39,19 @@ impl Rule {
         }
     }
 
+    /// What the rule requires, in one sentence, for reports that describe their rules (SARIF).
+    pub fn summary(self) -> &'static str {
+        match self {
+            Rule::PodSecurity(check) => check.summary(),
+            Rule::SignedImages => {
+                "Every image must carry a signature that verifies against a signature rule, or be allowed unsigned."
+            }
+            Rule::Limits => {
+                "Every container and init container must set cpu and memory limits (and requests, when requireRequests is set); a limit of zero is none."
+            }
+        }
+    }
+
     pub fn from_name(name: &str) -> Option<Rule> {
         match name {
             "signedImages" => Some(Rule::SignedImages),

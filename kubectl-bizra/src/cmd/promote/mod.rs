@@ -19,6 +19,8 @@ use crate::duration::format as format_duration;
 use crate::exit_code::ExitStatus;
 use crate::global::{DryRun, GlobalOptions};
 use crate::output;
+use crate::progress::{Task, progress};
+use crate::style::Palette;
 
 pub use args::Args;
 use report::{Failure, outcome_of, refused};
@@ -45,6 +47,8 @@ struct Run<'a> {
     analysed: Option<(AnalysisRecord, Timestamp)>,
     /// The run's latest analysis, for the report.
     last: Option<AnalysisRecord>,
+    /// `--auto`'s line of progress.
+    canary: Option<Task>,
 }
 
 impl Run<'_> {
@@ -69,7 +73,10 @@ impl Run<'_> {
                             format_duration(RETRY.give_up_after)
                         )));
                     }
-                    eprintln!("will retry: {}", crate::error::render(&failure.error));
+                    progress().println(&format!(
+                        "will retry: {}",
+                        crate::error::render(&failure.error)
+                    ));
                     (self.observed, self.analysed) = (None, None);
                     tokio::time::sleep(RETRY.pause).await;
                 }
@@ -118,11 +125,14 @@ impl Run<'_> {
                         started: true,
                         force,
                     };
-                    eprintln!("release started: canary at {}%", observed.weights.canary);
+                    progress().println(&format!(
+                        "release started: canary at {}%",
+                        observed.weights.canary
+                    ));
                 }
             }
             Step::Advance { to, .. } if *to < 100 && matches!(self.mode, Mode::Auto { .. }) => {
-                eprintln!("canary {from}% -> {to}%")
+                progress().println(&format!("canary {from}% -> {to}%"))
             }
             Step::Refuse(refusal) => {
                 return Err(Failure {
@@ -187,12 +197,18 @@ impl Run<'_> {
                 .filter(|c| c.verdict != Verdict::Pass)
                 .map(|c| format!("; {}: {}", c.check, c.message))
                 .collect();
-            eprintln!(
-                "analysis at {weight}% ({} of {} held): {:?}{failing}",
-                format_duration(Duration::from_secs(held.as_secs())),
-                format_duration(hold),
-                record.verdict,
-            );
+            // The verdict is the state (a log line when it changes); the time held, live only.
+            if let Some(task) = &self.canary {
+                task.set_measured_in(
+                    &format!("at {weight}%: "),
+                    &format!("analysis {:?}{failing}", record.verdict),
+                    &format!(
+                        "{} of {} held",
+                        format_duration(Duration::from_secs(held.as_secs())),
+                        format_duration(hold)
+                    ),
+                );
+            }
         }
         Ok(record)
     }
@@ -228,8 +244,15 @@ pub async fn run(global: &GlobalOptions, args: Args) -> anyhow::Result<ExitStatu
         observed: Some(observed),
         analysed: None,
         last: None,
+        canary: matches!(args.mode(), Mode::Auto { .. }).then(|| progress().task("canary")),
     };
     let report = run.go().await?;
-    output::print(global.output, &report, render_table)?;
+    if let Some(task) = run.canary.take() {
+        task.finish(report.outcome.tone(), &report.message);
+    }
+    let palette = Palette::stdout();
+    output::print(global.output, &report, |r| {
+        palette.column(&render_table(r), "verdict")
+    })?;
     Ok(report.outcome.exit_status())
 }

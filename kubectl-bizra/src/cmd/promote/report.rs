@@ -28,6 +28,15 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    pub fn tone(self) -> crate::style::Tone {
+        use crate::style::Tone;
+        match self {
+            Outcome::Started | Outcome::Advanced | Outcome::Completed => Tone::Pass,
+            Outcome::AnalysisFailed | Outcome::RolledBack => Tone::Fail,
+            Outcome::Inconclusive => Tone::Inconclusive,
+        }
+    }
+
     pub fn exit_status(self) -> ExitStatus {
         match self {
             Outcome::Started | Outcome::Advanced | Outcome::Completed => ExitStatus::Success,

@@ -210,6 +210,66 @@ impl Check {
         }
     }
 
+    /// The profile whose checks include this one (restricted holds baseline's too).
+    pub fn level(self) -> Profile {
+        if Profile::Baseline.checks().contains(&self) {
+            Profile::Baseline
+        } else {
+            Profile::Restricted
+        }
+    }
+
+    /// What the check requires, in one sentence, for reports that describe their rules (SARIF).
+    pub fn summary(self) -> &'static str {
+        match self {
+            Check::HostProcess => {
+                "Windows HostProcess containers are not allowed (securityContext.windowsOptions.hostProcess must not be true)."
+            }
+            Check::HostNamespaces => {
+                "The host's network, PID and IPC namespaces must not be shared (hostNetwork, hostPID, hostIPC)."
+            }
+            Check::Privileged => "Containers must not run privileged (securityContext.privileged).",
+            Check::CapabilitiesBaseline => {
+                "Containers may add only capabilities of the runtime's default set (securityContext.capabilities.add)."
+            }
+            Check::HostPathVolumes => "hostPath volumes are not allowed.",
+            Check::HostPorts => {
+                "Container ports must not be bound on the host (ports[*].hostPort)."
+            }
+            Check::HostProbesAndLifecycle => {
+                "Probes and lifecycle hooks must not name a host (httpGet.host, tcpSocket.host)."
+            }
+            Check::AppArmor => {
+                "The runtime's default AppArmor profile must not be turned off (appArmorProfile.type, the AppArmor annotations)."
+            }
+            Check::SeLinux => "seLinuxOptions may set only a container type, never user or role.",
+            Check::ProcMountBaseline => {
+                "securityContext.procMount must be Default (unmasked only in a user namespace)."
+            }
+            Check::ProcMountRestricted => "securityContext.procMount must be Default.",
+            Check::SeccompBaseline => {
+                "A seccomp profile that is set must be RuntimeDefault or Localhost."
+            }
+            Check::SeccompRestricted => {
+                "Every container must run with a RuntimeDefault or Localhost seccomp profile, set on it or on the pod."
+            }
+            Check::Sysctls => "Only the sysctls Kubernetes calls safe may be set.",
+            Check::VolumeTypes => {
+                "Only configMap, csi, downwardAPI, emptyDir, ephemeral, image, persistentVolumeClaim, projected and secret volumes are allowed."
+            }
+            Check::PrivilegeEscalation => {
+                "Every container must set securityContext.allowPrivilegeEscalation: false."
+            }
+            Check::RunningAsNonRoot => {
+                "Containers must run as non-root (runAsNonRoot: true on the pod or every container)."
+            }
+            Check::RunningAsNonRootUser => "runAsUser must not be 0 on the pod or any container.",
+            Check::CapabilitiesRestricted => {
+                "Every container must drop ALL capabilities and add none but NET_BIND_SERVICE."
+            }
+        }
+    }
+
     /// Every violation of this check in the pod.
     pub fn run(self, pod: &PodFields) -> Vec<Violation> {
         match self {

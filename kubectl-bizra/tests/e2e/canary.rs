@@ -178,6 +178,12 @@ fn breach_at_stage_two(prefix: &str, annotation: (&str, &str), failing_check: &s
     let ((stable, canary), state, _) = rollout(&ns.name);
     assert_eq!((stable, canary), (100, 0));
     assert_eq!(state["phase"], "RolledBack");
+    // The canary is worse than stable too, with stable's own traffic to compare with.
+    let failed = state["analyses"]
+        .as_array()
+        .and_then(|a| a.iter().rev().find(|r| r["verdict"] == "Fail"))
+        .expect("a failed analysis");
+    assert_eq!(check_verdict(failed, "versus-stable"), "Fail", "{failed}");
     let reason = state["reason"].as_str().unwrap_or("");
     assert!(
         reason.contains("analysis failed at 25%") && reason.contains(failing_check),
@@ -726,6 +732,15 @@ fn the_operator_role_can_release_and_roll_back_and_the_viewer_can_only_look() {
     );
 }
 
+/// The verdict of one check of a recorded analysis.
+fn check_verdict<'a>(record: &'a serde_json::Value, check: &str) -> &'a str {
+    record["checks"]
+        .as_array()
+        .and_then(|checks| checks.iter().find(|c| c["check"] == check))
+        .and_then(|c| c["verdict"].as_str())
+        .unwrap_or_else(|| panic!("no {check} in {record}"))
+}
+
 /// One value of an instant query at `time` (RFC 3339) against the local cluster's Prometheus.
 fn prometheus_value(query: &str, time: &str) -> f64 {
     let out = std::process::Command::new("curl")
@@ -829,6 +844,12 @@ fn traffic_follows_the_weights_at_every_stage() {
     assert_eq!(report["outcome"], "Completed", "{report}");
     // The analyses passed as before: the minimum sample reached, the canary no worse than stable.
     let (_, state, _) = rollout(&ns.name);
+    let analyses = state["analyses"].as_array().expect("analyses");
+    assert!(!analyses.is_empty(), "{state}");
+    for record in analyses {
+        assert_eq!(check_verdict(record, "error-rate"), "Pass", "{record}");
+        assert_eq!(check_verdict(record, "versus-stable"), "Pass", "{record}");
+    }
     let history = state["history"].as_array().expect("history").clone();
     // At each stage, the canary's share of what Prometheus counted is its weight, within 2
     // points: the window keeps 10 s (two scrapes) clear of each change of weights.

@@ -161,13 +161,14 @@ pub fn classify_kube_error(server: &str, err: kube::Error) -> ClusterError {
             server: server.to_owned(),
             source: Box::new(err),
         },
-        err
-        @ (kube::Error::HyperError(_) | kube::Error::Service(_) | kube::Error::RustlsTls(_)) => {
-            ClusterError::Unreachable {
-                server: server.to_owned(),
-                source: Box::new(err),
-            }
-        }
+        // ReadEvents: a watch's connection broke mid-stream (a restart, a cut network).
+        err @ (kube::Error::HyperError(_)
+        | kube::Error::Service(_)
+        | kube::Error::RustlsTls(_)
+        | kube::Error::ReadEvents(_)) => ClusterError::Unreachable {
+            server: server.to_owned(),
+            source: Box::new(err),
+        },
         other => ClusterError::Other(Box::new(other)),
     }
 }
@@ -220,6 +221,15 @@ mod tests {
             .context("failed to read x: no such file")
             .context("cannot load");
         assert_eq!(render(&err), "cannot load: failed to read x: no such file");
+    }
+
+    #[test]
+    fn a_watch_cut_mid_stream_is_an_unreachable_cluster() {
+        let cut = std::io::Error::other("error reading a body from connection");
+        assert!(matches!(
+            classify_kube_error("https://x", kube::Error::ReadEvents(cut)),
+            ClusterError::Unreachable { .. }
+        ));
     }
 
     #[test]

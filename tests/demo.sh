@@ -37,8 +37,13 @@ if [ "$status" -eq 0 ]; then
   # policy-server serves it); a Pod running as root is refused with the policy's message.
   echo "+ bash tests/cluster/harness.sh admission up" >&2
   bash tests/cluster/harness.sh admission up || status=$?
-  echo "+ kubectl apply -n testnet -f - <<< '{\"kind\": \"Pod\", ... \"runAsUser\": 0 ...}'" >&2
-  root_pod='{"apiVersion":"v1","kind":"Pod","metadata":{"name":"root-shell","namespace":"testnet"},"spec":{"containers":[{"name":"shell","image":"busybox:1.36","securityContext":{"runAsUser":0}}]}}'
+  # testnet also enforces Pod Security "restricted" through the apiserver's own Pod Security
+  # Admission, which runs before any webhook and would refuse the Pod first; a namespace without
+  # that label shows the policy's own refusal.
+  echo "+ kubectl create namespace demo-admission" >&2
+  kubectl create namespace demo-admission --dry-run=client -o yaml | kubectl apply -f - >/dev/null || status=$?
+  echo "+ kubectl apply -n demo-admission -f - <<< '{\"kind\": \"Pod\", ... \"runAsUser\": 0 ...}'" >&2
+  root_pod='{"apiVersion":"v1","kind":"Pod","metadata":{"name":"root-shell","namespace":"demo-admission"},"spec":{"containers":[{"name":"shell","image":"busybox:1.36","securityContext":{"runAsUser":0}}]}}'
   refusal=$(kubectl apply -f - <<<"$root_pod" 2>&1) && refusal=admitted
   echo "$refusal" >&2
   case "$refusal" in

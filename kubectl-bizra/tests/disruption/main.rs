@@ -34,18 +34,6 @@ fn assert_consistent(ns: &str) -> serde_json::Value {
     state
 }
 
-fn timestamp_seconds(value: &serde_json::Value) -> f64 {
-    let text = value.as_str().expect("timestamp");
-    let out = std::process::Command::new("date")
-        .args(["-d", text, "+%s.%N"])
-        .output()
-        .expect("date");
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .expect("seconds")
-}
-
 #[test]
 #[ignore = "restarts the local cluster's apiserver"]
 fn auto_survives_an_apiserver_restart() {
@@ -72,14 +60,6 @@ fn auto_survives_an_apiserver_restart() {
         (3, "ghcr.io/bizra/node:v2.3.0".into())
     );
     assert_eq!(deployment_spec(&ns.name, "bizra-apex-canary").0, 0);
-}
-
-/// Now, in the clock the plugin stamps the history with (the same machine's), as seconds.
-fn now_seconds() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs_f64()
 }
 
 #[test]

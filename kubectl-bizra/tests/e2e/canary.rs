@@ -741,38 +741,14 @@ fn check_verdict<'a>(record: &'a serde_json::Value, check: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {check} in {record}"))
 }
 
-/// One value of an instant query at `time` (RFC 3339) against the local cluster's Prometheus.
-fn prometheus_value(query: &str, time: &str) -> f64 {
-    let out = std::process::Command::new("curl")
-        .args([
-            "-sS",
-            "--get",
-            "--data-urlencode",
-            &format!("query={query}"),
-            "--data-urlencode",
-            &format!("time={time}"),
-            &format!("{PROMETHEUS_URL}/api/v1/query"),
-        ])
-        .output()
-        .expect("curl runs");
-    let body: serde_json::Value = serde_json::from_slice(&out.stdout).expect("Prometheus JSON");
-    assert_eq!(body["status"], "success", "{query}: {body}");
-    body["data"]["result"][0]["value"][1]
-        .as_str()
+/// The value of an instant query that sums to one number, at `time` (seconds since the epoch);
+/// 0 when there is no series.
+fn prometheus_value(query: &str, time: f64) -> f64 {
+    prometheus_query(query, Some(time))
+        .first()
+        .and_then(|series| series["value"][1].as_str())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0)
-}
-
-fn seconds_of(timestamp: &serde_json::Value) -> f64 {
-    let text = timestamp.as_str().expect("timestamp");
-    let out = std::process::Command::new("date")
-        .args(["-d", text, "+%s.%N"])
-        .output()
-        .expect("date");
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .expect("seconds")
 }
 
 #[test]
@@ -798,12 +774,6 @@ fn traffic_follows_the_weights_at_every_stage() {
     ]);
     let canary_ready = std::time::Instant::now();
     let ns_name = ns.name.clone();
-    let now = || {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock")
-            .as_secs_f64()
-    };
     let args = with(
         &[
             "promote",
@@ -824,13 +794,13 @@ fn traffic_follows_the_weights_at_every_stage() {
         move |window: u64, at: f64| {
             prometheus_value(
                 &format!("sum(increase(bizra_rpc_requests_total{{{selector}}}[{window}s]))"),
-                &format!("{at:.3}"),
+                at,
             )
         }
     };
     let (all_before, measured_at) =
         eventually("20 s of stable traffic", Duration::from_secs(90), || {
-            let at = now();
+            let at = now_seconds();
             let all = count("all")(20, at);
             (all > 1000.0 && canary_ready.elapsed() > Duration::from_secs(25)).then_some((all, at))
         });
@@ -859,7 +829,10 @@ fn traffic_follows_the_weights_at_every_stage() {
         if !(1..100).contains(&weight) {
             continue;
         }
-        let (start, end) = (seconds_of(&pair[0]["at"]), seconds_of(&pair[1]["at"]));
+        let (start, end) = (
+            timestamp_seconds(&pair[0]["at"]),
+            timestamp_seconds(&pair[1]["at"]),
+        );
         let window = (end - start - 20.0).floor() as u64;
         assert!(window >= 20, "stage {weight}% lasted {:.0} s", end - start);
         let at = end - 10.0;

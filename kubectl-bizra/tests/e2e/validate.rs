@@ -327,20 +327,7 @@ fn a_root_container_fails_security() {
 
 /// How many series `query` returns from the local cluster's Prometheus (its HTTP API, by curl).
 fn prometheus_series(query: &str) -> usize {
-    let out = std::process::Command::new("curl")
-        .args([
-            "-sS",
-            "--get",
-            "--data-urlencode",
-            &format!("query={query}"),
-            &format!("{PROMETHEUS_URL}/api/v1/query"),
-        ])
-        .output()
-        .expect("curl runs");
-    assert!(out.status.success(), "query {query}: {}", stderr(&out));
-    let body: serde_json::Value = serde_json::from_slice(&out.stdout).expect("Prometheus JSON");
-    assert_eq!(body["status"], "success", "query {query}: {body}");
-    body["data"]["result"].as_array().expect("result").len()
+    prometheus_query(query, None).len()
 }
 
 #[test]

@@ -220,7 +220,7 @@ fn verbosity_six_logs_each_request_and_eight_its_bodies() {
     };
     let request = format!(
         "GET {}/apis/apps/v1/namespaces/{}/deployments/bizra-apex 200 OK in ",
-        server(),
+        apiserver_url(),
         ns.name
     );
     let prometheus = "GET http://127.0.0.1:9090/api/v1/query?query=";
@@ -247,19 +247,6 @@ fn verbosity_six_logs_each_request_and_eight_its_bodies() {
     let eight = stderr(&bizra(&args("8")));
     assert!(eight.contains("Response Body: {"), "{eight}");
     assert!(eight.contains("\"kind\":\"Deployment\""), "{eight}");
-}
-
-/// The apiserver's URL as the harness's kubeconfig names it.
-fn server() -> String {
-    kubectl_ok(&[
-        "config",
-        "view",
-        "--minify",
-        "-o",
-        "jsonpath={.clusters[0].cluster.server}",
-    ])
-    .trim_end_matches('/')
-    .to_owned()
 }
 
 /// The JSON documents printed so far by `status --watch -o json`.

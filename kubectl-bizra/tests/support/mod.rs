@@ -250,15 +250,53 @@ pub fn gate_pods(gate: &serde_json::Value) -> Vec<String> {
 
 pub const PROMETHEUS_URL: &str = "http://127.0.0.1:9090";
 
+/// The result of an instant query against the local cluster's Prometheus (its HTTP API, by
+/// curl), at `time` (seconds since the epoch) or now.
+pub fn prometheus_query(query: &str, time: Option<f64>) -> Vec<serde_json::Value> {
+    let mut curl = Command::new("curl");
+    curl.args([
+        "-sS",
+        "--get",
+        "--data-urlencode",
+        &format!("query={query}"),
+    ]);
+    if let Some(time) = time {
+        curl.args(["--data-urlencode", &format!("time={time:.3}")]);
+    }
+    let out = curl
+        .arg(format!("{PROMETHEUS_URL}/api/v1/query"))
+        .output()
+        .expect("curl runs");
+    assert!(out.status.success(), "query {query}: {}", stderr(&out));
+    let body: serde_json::Value = serde_json::from_slice(&out.stdout).expect("Prometheus JSON");
+    assert_eq!(body["status"], "success", "query {query}: {body}");
+    body["data"]["result"].as_array().expect("result").clone()
+}
+
+/// Now, on this machine's clock (the one the plugin stamps its history with), in seconds.
+pub fn now_seconds() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs_f64()
+}
+
+/// An RFC 3339 timestamp of the plugin's output, in seconds since the epoch (read by GNU date).
+pub fn timestamp_seconds(value: &serde_json::Value) -> f64 {
+    let text = value.as_str().expect("timestamp");
+    let out = Command::new("date")
+        .args(["-d", text, "+%s.%N"])
+        .output()
+        .expect("date");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("seconds")
+}
+
 /// A kubeconfig that reaches the local cluster with a bearer token (and nothing else).
 pub fn token_kubeconfig(name: &str, token: &str) -> PathBuf {
-    let server = kubectl_ok(&[
-        "config",
-        "view",
-        "--minify",
-        "-o",
-        "jsonpath={.clusters[0].cluster.server}",
-    ]);
+    let server = apiserver_url();
     let ca = kubectl_ok(&[
         "config",
         "view",
@@ -569,13 +607,7 @@ impl Relay {
     /// A copy of the local cluster's kubeconfig whose server is this relay.
     pub fn kubeconfig(&self, file: &Path) -> PathBuf {
         let text = std::fs::read_to_string(kubeconfig()).expect("kubeconfig");
-        let server = kubectl_ok(&[
-            "config",
-            "view",
-            "--minify",
-            "-o",
-            "jsonpath={.clusters[0].cluster.server}",
-        ]);
+        let server = apiserver_url();
         let relayed = format!("https://127.0.0.1:{}", self.port);
         assert!(text.contains(&server), "{server} not in the kubeconfig");
         std::fs::write(file, text.replace(&server, &relayed)).expect("write kubeconfig");
@@ -583,18 +615,24 @@ impl Relay {
     }
 }
 
-/// The apiserver's address, from the kubeconfig's server URL.
-pub fn apiserver_address() -> std::net::SocketAddr {
-    let server = kubectl_ok(&[
+/// The apiserver's URL as the local cluster's kubeconfig names it, without a trailing `/`.
+pub fn apiserver_url() -> String {
+    kubectl_ok(&[
         "config",
         "view",
         "--minify",
         "-o",
         "jsonpath={.clusters[0].cluster.server}",
-    ]);
+    ])
+    .trim_end_matches('/')
+    .to_owned()
+}
+
+/// The apiserver's address, from the kubeconfig's server URL.
+pub fn apiserver_address() -> std::net::SocketAddr {
+    let server = apiserver_url();
     server
         .trim_start_matches("https://")
-        .trim_end_matches('/')
         .parse()
         .unwrap_or_else(|e| panic!("{server}: {e}"))
 }
